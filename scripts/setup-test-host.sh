@@ -114,6 +114,11 @@ if ! id -nG aegir | tr ' ' '\n' | grep -qx www-data; then
     usermod -a -G www-data aegir
 fi
 install -d -o aegir -g aegir -m 755 /home/aegir
+# useradd leaves the password field "!" (locked); with UsePAM no, sshd
+# refuses even key logins to a locked account. "*" = no password, not locked.
+if [[ $(getent shadow aegir | cut -d: -f2) == '!'* ]]; then
+    usermod -p '*' aegir
+fi
 # a non-interactive rc with nothing slow in it
 for rc in .bashrc .profile; do
     if [[ ! -e /home/aegir/$rc ]]; then
