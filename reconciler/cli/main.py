@@ -1,0 +1,54 @@
+"""The `reconciler` command line: the group, error handling and exit codes.
+
+Exit codes: 0 success; 1 any error (invalid manifests, unreadable repository, a usage error);
+2 only where a command documents it (`plan --detailed-exitcode`: changes pending).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reconciler import __version__
+from reconciler.cli.options import global_options
+from reconciler.cli.schema_cmd import schema
+from reconciler.cli.validate_cmd import validate
+from reconciler.errors import ReconcilerError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="reconciler")
+@global_options
+def cli() -> None:
+    """Converge Drupal hosting (servers, platforms, sites) to what a git repository declares.
+
+    Global options are accepted before or after the command name.
+    """
+
+
+cli.add_command(validate)
+cli.add_command(schema)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line and exit with its code; errors are messages, never tracebacks."""
+    try:
+        code = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        # a usage error must not look like "changes pending" (2) to CI
+        sys.exit(1)
+    except ReconcilerError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
