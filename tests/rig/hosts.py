@@ -125,6 +125,9 @@ class TestHost:
             "ConnectTimeout=10",
             "-o",
             "LogLevel=ERROR",
+            # ~65 ms faster per connection than the default post-quantum kex
+            "-o",
+            "KexAlgorithms=curve25519-sha256",
             "-T",
             f"{self.user}@{self.host}",
             "--",
