@@ -50,6 +50,7 @@ missing_packages() {
     done
 }
 
+APT_UPDATED=0
 apt_install() {
     # apt_install PKG... : install with package daemons kept from starting
     local made_policy=0
@@ -61,7 +62,10 @@ apt_install() {
     local rc=0
     {
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$@" >&2
+        if [[ $APT_UPDATED == 0 ]]; then
+            apt-get update -q >&2 && APT_UPDATED=1
+        fi
+        apt-get install -y -q --no-install-recommends "$@" >&2
     } || rc=$?
     if [[ $made_policy == 1 ]]; then
         rm -f /usr/sbin/policy-rc.d
@@ -76,13 +80,24 @@ if ((${#MISSING[@]} > 0)); then
 fi
 
 # --- 2. MariaDB --------------------------------------------------------------
-db_answers() {
-    mysql --no-defaults -h "$DB_HOST" -P "$DB_PORT" -u root -N -B -e 'SELECT 1' \
-        >/dev/null 2>&1
-}
-
 port_open() {
     (exec 3<>"/dev/tcp/$DB_HOST/$DB_PORT") 2>/dev/null
+}
+
+# root_mysql ARGS...: the mysql client as MariaDB's root, over TCP (root
+# without password as root@127.0.0.1) or, on a fresh Debian install where
+# root authenticates by unix_socket, over the local socket.
+root_mysql() {
+    if mysql --no-defaults -h "$DB_HOST" -P "$DB_PORT" -u root -N -B -e 'SELECT 1' \
+        >/dev/null 2>&1; then
+        mysql --no-defaults -h "$DB_HOST" -P "$DB_PORT" -u root "$@"
+    else
+        mysql --no-defaults -u root "$@"
+    fi
+}
+
+db_answers() {
+    port_open && root_mysql -N -B -e 'SELECT 1' >/dev/null 2>&1
 }
 
 if ! port_open; then
@@ -100,7 +115,7 @@ if ! port_open; then
     done
 fi
 if ! db_answers; then
-    log "MariaDB does not answer as root@$DB_HOST:$DB_PORT"
+    log "MariaDB does not answer on $DB_HOST:$DB_PORT (as root)"
     exit 1
 fi
 
@@ -135,7 +150,7 @@ fi
 chmod 600 "$ADMIN_PW_FILE"
 ADMIN_PW=$(cat "$ADMIN_PW_FILE")
 
-mysql --no-defaults -h "$DB_HOST" -P "$DB_PORT" -u root -B <<SQL
+root_mysql -B <<SQL
 CREATE USER IF NOT EXISTS '$ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$ADMIN_PW';
 CREATE USER IF NOT EXISTS '$ADMIN_USER'@'localhost' IDENTIFIED BY '$ADMIN_PW';
 ALTER USER '$ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$ADMIN_PW';
