@@ -11,6 +11,7 @@ is added to ``safe.directory`` in the hosts' git config (see
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -42,8 +43,13 @@ def publish(path: Path) -> Path:
 
 def build_standin_repo(dest: Path) -> Path:
     """Run ``examples/standin-platform/build-repo.sh DEST``; return DEST."""
+    # run by its own #! line when executable, else with sh (as written)
+    if os.access(STANDIN_SCRIPT, os.X_OK):
+        argv = [str(STANDIN_SCRIPT), str(dest)]
+    else:
+        argv = ["sh", str(STANDIN_SCRIPT), str(dest)]
     proc = subprocess.run(
-        ["bash", str(STANDIN_SCRIPT), str(dest)],
+        argv,
         capture_output=True,
         timeout=110,
         check=False,
