@@ -35,6 +35,7 @@ _HINTS = {
     "greater_than_equal": "raise the number",
     "less_than_equal": "lower the number",
     "string_too_long": "shorten it",
+    "too_long": "shorten it",
     "string_pattern_mismatch": "fix the value's format",
 }
 

@@ -17,6 +17,7 @@ from reconciler.manifests.names import (
     AbsPath,
     CronSchedule,
     DbIdentifier,
+    DbUser,
     DnsLabel,
     Duration,
     FastcgiAddress,
@@ -203,7 +204,7 @@ class PlatformSpec(_Model):
 class SiteDb(_Model):
     server: DnsLabel | None = None
     name: DbIdentifier | None = None
-    user: DbIdentifier | None = Field(default=None, max_length=32)
+    user: DbUser | None = None
 
 
 class InstallOptions(_Model):

@@ -22,6 +22,7 @@ __all__ = [
     "AbsPath",
     "CronSchedule",
     "DbIdentifier",
+    "DbUser",
     "DnsLabel",
     "Duration",
     "FastcgiAddress",
@@ -191,6 +192,18 @@ def _check_db_identifier(value: str) -> str:
     return value
 
 
+def _check_db_user(value: str) -> str:
+    _check_db_identifier(value)
+    if len(value) > 32:
+        raise _fail(
+            "db_user",
+            "{value!r} is longer than 32 characters",
+            "MySQL limits user names to 32 characters; use a shorter name",
+            value=value,
+        )
+    return value
+
+
 def _check_git_ref(value: str) -> str:
     if (
         not _GIT_REF_RE.match(value)
@@ -310,14 +323,21 @@ def database_name(site_name: str) -> str:
     return f"{stem}_{hashlib.sha256(site_name.encode()).hexdigest()[:8]}"
 
 
-SiteName = Annotated[StrictStr, AfterValidator(_check_site_name)]
+SiteName = Annotated[
+    StrictStr,
+    AfterValidator(_check_site_name),
+    Field(json_schema_extra={"pattern": f"^{_LABEL}(\\.{_LABEL})*$", "maxLength": SITE_NAME_MAX}),
+]
 HostName = SiteName
-DnsLabel = Annotated[StrictStr, AfterValidator(_check_dns_label)]
+DnsLabel = Annotated[
+    StrictStr, AfterValidator(_check_dns_label), Field(json_schema_extra={"pattern": f"^{_LABEL}$"})
+]
 NetHost = Annotated[StrictStr, AfterValidator(_check_net_host)]
 AbsPath = Annotated[StrictStr, AfterValidator(_check_abs_path)]
 RelPath = Annotated[StrictStr, AfterValidator(_check_rel_path)]
 PosixName = Annotated[StrictStr, AfterValidator(_check_posix_name)]
 DbIdentifier = Annotated[StrictStr, AfterValidator(_check_db_identifier)]
+DbUser = Annotated[StrictStr, AfterValidator(_check_db_user)]
 GitRef = Annotated[StrictStr, AfterValidator(_check_git_ref)]
 GitUrl = Annotated[StrictStr, AfterValidator(_check_git_url)]
 HostKey = Annotated[StrictStr, AfterValidator(_check_host_key)]

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# scripts/test.sh -- the whole test suite: lint, format, types, unit and integration tests.
+#
+# Sets up everything it needs on a Debian machine (run as root): the Debian packages and services
+# of the integration rig (scripts/setup-test-host.sh), the virtual environment (scripts/bootstrap.sh).
+# Extra arguments go to pytest, e.g. `scripts/test.sh -k validate`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup-test-host.sh
+./scripts/bootstrap.sh
+
+echo "== ruff check" >&2
+.venv/bin/ruff check reconciler tests
+echo "== ruff format --check" >&2
+.venv/bin/ruff format --check reconciler tests
+echo "== mypy --strict" >&2
+.venv/bin/mypy --strict
+echo "== pytest" >&2
+.venv/bin/pytest "$@"
