@@ -256,7 +256,12 @@ class SshTransport:
         async with self._sessions:
             proc = await self._open_process(command)
             try:
-                stdout, stderr = await asyncio.wait_for(proc.communicate(input or b""), timeout)
+                # stdin gets the input (if any) and then its end, always: asyncssh's
+                # communicate() sends no EOF without input, and `cat` would wait forever
+                if input:
+                    proc.stdin.write(input)
+                proc.stdin.write_eof()
+                stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
             except TimeoutError:
                 await _abort(proc)
                 raise CommandTimeout(
