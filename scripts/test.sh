@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 
 echo "== ruff check" >&2
-.venv/bin/ruff check reconciler tests
+.venv/bin/ruff check reconciler tests benchmarks
 echo "== ruff format --check" >&2
-.venv/bin/ruff format --check reconciler tests
+.venv/bin/ruff format --check reconciler tests benchmarks
 echo "== mypy --strict" >&2
 .venv/bin/mypy --strict
 echo "== pytest" >&2

@@ -11,8 +11,10 @@ import sys
 import click
 
 from reconciler import __version__
+from reconciler.cli.observe_cmd import observe
 from reconciler.cli.options import global_options
 from reconciler.cli.schema_cmd import schema
+from reconciler.cli.status_cmd import status
 from reconciler.cli.validate_cmd import validate
 from reconciler.errors import ReconcilerError
 
@@ -31,6 +33,8 @@ def cli() -> None:
 
 cli.add_command(validate)
 cli.add_command(schema)
+cli.add_command(observe)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -90,4 +90,16 @@ def test_pip_install_into_a_fresh_venv_gives_the_console_script(tmp_path: Path) 
         cwd=tmp_path,
     ).stdout
     assert where.startswith(site), "the installed copy, not the source tree, is imported"
+    probe = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "from reconciler.observe.probe import probe_script as p; print(len(p()))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert probe.returncode == 0 and int(probe.stdout) > 1000, probe.stderr
     assert sys.prefix != str(target)

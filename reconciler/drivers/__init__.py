@@ -1,0 +1,1 @@
+"""Drivers: pure command builders and output parsers (database, web server, drush, files)."""
