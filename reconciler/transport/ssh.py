@@ -274,6 +274,9 @@ class SshTransport:
                 await _abort(proc)
                 raise self._lost(command, exc) from exc
             finally:
+                if proc.returncode is None:  # cancelled (or failed): leave nothing running
+                    with contextlib.suppress(Exception):
+                        proc.send_signal("KILL")
                 proc.close()
             result = self._result(argv, command, proc, _as_bytes(stdout), _as_bytes(stderr))
         if check and not result.ok:
@@ -566,7 +569,9 @@ class SshProcess:
     """A streamed remote command (`SshTransport.stream`): the `Process` protocol.
 
     stdout is read by the caller in chunks; stderr is drained in the background (its last
-    `STDERR_KEEP` bytes kept) so that a chatty stderr never stalls the channel. Use as
+    `STDERR_KEEP` bytes kept) so that a chatty stderr never stalls the channel. `write` raises
+    BrokenPipeError when the command no longer reads (as a local pipe does), ConnectError when
+    the connection dropped. Use as
     `async with` (or call `abort()`) to be sure the session is closed on every path.
     """
 
@@ -595,7 +600,11 @@ class SshProcess:
         try:
             self._proc.stdin.write(data)
             await self._proc.stdin.drain()
-        except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+        except BrokenPipeError:
+            if self._proc.channel.get_connection().is_closed():
+                raise self._transport._lost(self.command, ConnectionResetError()) from None
+            raise  # the command stopped reading (exited): as with a local pipe
+        except (asyncssh.Error, OSError) as exc:
             raise self._transport._lost(self.command, exc) from exc
 
     async def close_stdin(self) -> None:

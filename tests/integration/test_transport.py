@@ -338,3 +338,20 @@ def test_latency(h01: TestHost, capsys: pytest.CaptureFixture[str]) -> None:
         )
     assert warm < 0.5
     assert cold < 2
+
+
+def test_stream_to_a_command_that_stops_reading(h01: TestHost) -> None:
+    async def body(t: SshTransport) -> None:
+        async with await t.stream(["head", "-c", "10"]) as proc:
+
+            async def flood() -> None:
+                for _ in range(200):
+                    await proc.write(b"x" * (1 << 16))
+
+            with pytest.raises(BrokenPipeError):
+                await flood()
+            assert await proc.read() == b"x" * 10
+            assert (await proc.wait(timeout=10)).exit_status == 0
+        assert (await t.run(["echo", "ok"])).out == "ok\n"
+
+    with_transport(transport(h01), body)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import asyncssh
 import pytest
 
+import reconciler.transport.ssh as ssh_module
 from reconciler.errors import PermanentError, TransientError
 from reconciler.manifests.models import Server
 from reconciler.transport import (
@@ -413,11 +414,12 @@ def test_fake_sshd_pinned_key_runs_commands_on_one_connection(fake: FakeSshd) ->
     async def body(t: SshTransport) -> list[bytes]:
         outs = await asyncio.gather(*(t.run(["echo", str(i)]) for i in range(20)))
         assert (await t.run(["cat"], input=b"stdin\x00data")).stdout == b"stdin\x00data"
+        assert (await t.run(["cat"])).stdout == b""  # no input: stdin's end is sent at once
         return [o.stdout for o in outs]
 
     outs = run(_with(fake, make, body))
     assert outs == [f"echo {i}".encode() for i in range(20)]
-    assert len(fake.commands) == 21
+    assert len(fake.commands) == 22
 
 
 def test_fake_sshd_unknown_host_key_is_refused_and_nothing_runs(
@@ -538,6 +540,50 @@ def test_dropped_connection_is_reopened(fake: FakeSshd) -> None:
         assert t.connections_opened == 2
 
     run(_with(fake, make, body))
+
+
+def test_connection_dropped_during_a_command_is_a_connect_error(fake: FakeSshd) -> None:
+    def make(port: int) -> SshTransport:
+        return SshTransport(
+            "web1", "127.0.0.1", port, host_keys=[fake.pin], client_key=fake.client_key_file
+        )
+
+    async def body(t: SshTransport) -> ConnectError:
+        conn = await t.connection()
+        task = asyncio.create_task(t.run(["sleep", "5"]))
+        await asyncio.sleep(0.2)
+        conn.abort()
+        with pytest.raises(ConnectError) as info:
+            await asyncio.wait_for(task, 5)
+        assert (await t.run(["again"])).stdout == b"again"
+        return info.value
+
+    err = run(_with(fake, make, body))
+    assert "may or may not have run" in err.hint
+    assert err.command == "sleep 5"
+
+
+def test_defaults_are_the_users_ssh_dir_and_no_file_trusts_nothing(
+    fake: FakeSshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setattr(ssh_module, "_GLOBAL_KNOWN_HOSTS", tmp_path / "no-global")
+    fake.client_key.write_private_key(str(home / ".ssh" / "id_ed25519"))
+
+    def make(port: int) -> SshTransport:
+        return SshTransport("web1", "127.0.0.1", port, retry=FAST)
+
+    async def body(t: SshTransport) -> None:
+        with pytest.raises(HostKeyError, match=r"~/.ssh/known_hosts does not exist"):
+            await t.run(["first"])
+        (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{fake.port} {fake.pin}\n")
+        assert (await t.run(["second"])).stdout == b"second"  # with ~/.ssh/id_ed25519
+
+    run(_with(fake, make, body))
+    assert fake.commands == ["second"]
 
 
 # ---------------------------------------------------------------- factories and the pool
