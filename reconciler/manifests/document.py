@@ -53,69 +53,48 @@ def _name_of(data: dict[str, Any]) -> str:
     return f" {name}" if isinstance(name, str) else ""
 
 
+def _refused(
+    doc: RawDocument, loc: list[str | int], message: str, hint: str, *, value: bool = True
+) -> DocumentResult:
+    line, col = position_of(doc, loc, value=value) if loc else (doc.line, doc.column)
+    return DocumentResult(None, (Problem(doc.path, line, col, message, hint),))
+
+
 def check_document(doc: RawDocument) -> DocumentResult:
     """Validate one document's envelope and fields."""
     data = doc.data
     if not isinstance(data, dict):
-        return DocumentResult(
-            None,
-            (
-                Problem(
-                    doc.path,
-                    doc.line,
-                    doc.column,
-                    "a manifest must be a mapping with apiVersion, kind, metadata and spec",
-                    f"start the document with `apiVersion: {API_VERSION}`",
-                ),
-            ),
+        return _refused(
+            doc,
+            [],
+            "a manifest must be a mapping with apiVersion, kind, metadata and spec",
+            f"start the document with `apiVersion: {API_VERSION}`",
         )
     api = data.get("apiVersion")
     kind = data.get("kind")
-    if api is None:
-        if isinstance(kind, str) and kind in KINDS:
-            line, col = position_of(doc, ["kind"])
-            return DocumentResult(
-                None,
-                (
-                    Problem(
-                        doc.path,
-                        line,
-                        col,
-                        f"{kind}{_name_of(data)}: apiVersion is missing",
-                        f"add `apiVersion: {API_VERSION}` above `kind`",
-                    ),
-                ),
-            )
-        return DocumentResult(None, skipped=True)
+    if api is None and isinstance(kind, str) and kind in KINDS:
+        return _refused(
+            doc,
+            ["kind"],
+            f"{kind}{_name_of(data)}: apiVersion is missing",
+            f"add `apiVersion: {API_VERSION}` above `kind`",
+            value=False,
+        )
     if not isinstance(api, str) or not api.startswith("reconciler/"):
         return DocumentResult(None, skipped=True)
     if api != API_VERSION:
-        line, col = position_of(doc, ["apiVersion"], value=True)
-        return DocumentResult(
-            None,
-            (
-                Problem(
-                    doc.path,
-                    line,
-                    col,
-                    f"unknown apiVersion {api!r}",
-                    f"this reconciler reads {API_VERSION}; upgrade it, or write {API_VERSION}",
-                ),
-            ),
+        return _refused(
+            doc,
+            ["apiVersion"],
+            f"unknown apiVersion {api!r}",
+            f"this reconciler reads {API_VERSION}; upgrade it, or write {API_VERSION}",
         )
     if not isinstance(kind, str) or kind not in KINDS:
-        line, col = position_of(doc, ["kind"], value=True)
-        return DocumentResult(
-            None,
-            (
-                Problem(
-                    doc.path,
-                    line,
-                    col,
-                    f"unknown kind {kind!r}" if kind is not None else "kind is missing",
-                    "use one of: " + ", ".join(KINDS),
-                ),
-            ),
+        return _refused(
+            doc,
+            ["kind"],
+            f"unknown kind {kind!r}" if kind is not None else "kind is missing",
+            "use one of: " + ", ".join(KINDS),
         )
     model_cls = KINDS[kind]
     try:
