@@ -1,0 +1,1 @@
+"""Observing servers: what is actually deployed, read without changing anything."""
