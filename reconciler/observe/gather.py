@@ -8,6 +8,7 @@ with sites.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 
 from reconciler.drivers.mysql import LISTING_SQL, client_argv, parse_listing
@@ -70,12 +71,12 @@ async def observe_server(
         return ObservedServer(name=server.name, reachable=False, error=str(exc))
     observed = parse_probe(server.name, request, result.stdout)
     if not result.ok and observed.error is None:
-        observed = observed.model_copy(
-            update={"error": f"the probe exited {result.exit_status}: {result.err.strip()[-300:]}"}
+        observed = dataclasses.replace(
+            observed, error=f"the probe exited {result.exit_status}: {result.err.strip()[-300:]}"
         )
     database_server = await listing
     if database_server is not None:
-        observed = observed.model_copy(update={"database_server": database_server})
+        observed = dataclasses.replace(observed, database_server=database_server)
     return observed
 
 

@@ -2,13 +2,15 @@
 
 The JSON keys are CONTRACT.md's (`observe --format json`); more may be added, none removed.
 Secrets never enter these models: the database password and hash salt are not read out of
-`settings.php` at all.
+`settings.php` at all. Plain frozen dataclasses: observing thousands of sites must not pay for
+validation of what the parser itself built.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "ObservedBackup",
@@ -19,16 +21,34 @@ __all__ = [
     "ObservedServer",
     "ObservedSite",
     "ObservedVhost",
+    "to_json",
 ]
 
 
-class _Observed(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, validate_by_name=True)
-
-    def as_json(self) -> dict[str, object]:
-        return self.model_dump(by_alias=True, mode="json")
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
+def to_json(value: Any) -> Any:
+    """JSON-ready data with the contract's camelCase keys."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {_camel(f.name): to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value
+
+
+class _Observed:
+    def as_json(self) -> dict[str, Any]:
+        data = to_json(self)
+        assert isinstance(data, dict)
+        return data
+
+
+@dataclass(frozen=True)
 class ObservedDatabase(_Observed):
     """The `$databases['default']['default']` entry of a site's settings.php (no password)."""
 
@@ -40,6 +60,7 @@ class ObservedDatabase(_Observed):
     dynamic: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
 class ObservedModes(_Observed):
     """Permission bits as four octal digits (`"0440"`), or None when absent."""
 
@@ -49,18 +70,20 @@ class ObservedModes(_Observed):
     private: str | None = None
 
 
+@dataclass(frozen=True)
 class ObservedSite(_Observed):
     name: str
     path: str
     database: ObservedDatabase | None = None
     modes: ObservedModes = ObservedModes()
-    owners: dict[str, str] = {}
+    owners: dict[str, str] = field(default_factory=dict)
     files_bytes: int = 0
     private_bytes: int = 0
     settings_error: str | None = None
     includes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
 class ObservedPlatform(_Observed):
     name: str | None
     path: str
@@ -70,6 +93,7 @@ class ObservedPlatform(_Observed):
     exists: bool = True
 
 
+@dataclass(frozen=True)
 class ObservedVhost(_Observed):
     path: str
     size: int
@@ -78,6 +102,7 @@ class ObservedVhost(_Observed):
     root: str | None = None
 
 
+@dataclass(frozen=True)
 class ObservedBackup(_Observed):
     id: str
     site: str
@@ -87,14 +112,16 @@ class ObservedBackup(_Observed):
     mode: str
 
 
+@dataclass(frozen=True)
 class ObservedDbServer(_Observed):
     """What one query on a database server lists: databases (with sizes) and users."""
 
-    databases: dict[str, int] = {}
+    databases: dict[str, int] = field(default_factory=dict)
     users: tuple[tuple[str, str], ...] = ()
     error: str | None = None
 
 
+@dataclass(frozen=True)
 class ObservedServer(_Observed):
     name: str
     reachable: bool

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconciler.manifests.models import Server
 from reconciler.transport.base import (
     AuthenticationError,
     CommandFailed,
@@ -31,6 +31,9 @@ from reconciler.transport.ssh import (
     SshTransport,
     classify_connect_error,
 )
+
+if TYPE_CHECKING:
+    from reconciler.manifests.models import Server
 
 __all__ = [
     "AuthenticationError",

@@ -6,6 +6,7 @@ site controls may execute: the names below would create a marker file if anythin
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -189,7 +190,7 @@ def test_probe_reports_what_the_layout_holds(layout: dict[str, Path]) -> None:
     (vhost,) = observed.vhosts
     assert vhost.server_names == ("www.example.com", "example.com")
     assert vhost.root == str(layout["a"])
-    assert "SECRET-PASSWORD" not in observed.model_dump_json()
+    assert "SECRET-PASSWORD" not in json.dumps(observed.as_json())
 
 
 def test_home_relative_paths_and_missing_roots(tmp_path: Path) -> None:
