@@ -74,8 +74,7 @@ def main() -> None:
                     }
                 )
     meta = {"seconds": round(time.perf_counter() - started, 3), "servers": len(servers)}
-    json.dump({"sites": sites, "meta": meta}, sys.stdout)
-    sys.stdout.write("\n")
+    sys.stdout.write(json.dumps({"sites": sites, "meta": meta}) + "\n")
 
 
 if __name__ == "__main__":

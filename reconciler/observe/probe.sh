@@ -21,10 +21,13 @@ LC_ALL=C
 export LC_ALL
 umask 077
 
+# Few processes: every $(...) and pipe is a fork, and a server holds thousands of sites but the
+# probe's cost must not depend on them beyond find's own work.
 expand() {
+    # expand PATH: sets $ex to PATH with a leading "~/" replaced by the home directory
     case $1 in
-        "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;;
-        *) printf '%s' "$1" ;;
+        "~/"*) ex=$HOME/${1#"~/"} ;;
+        *) ex=$1 ;;
     esac
 }
 
@@ -34,12 +37,15 @@ rec() {
 }
 
 rec V 1
-rec H "$(id -un)" "$HOME"
+rec H "${LOGNAME:-${USER:-$(id -un)}}" "$HOME"
 
 token=$1
-platforms=$(expand "$2")
-backups=$(expand "$3")
-vhosts=$(expand "$4")
+expand "$2"
+platforms=$ex
+expand "$3"
+backups=$ex
+expand "$4"
+vhosts=$ex
 shift 4
 
 for role in platforms backups vhosts; do
@@ -56,8 +62,8 @@ for role in platforms backups vhosts; do
 done
 
 # --- codebases: every directory under the platforms root, plus the declared ones
-docroots_file=$(mktemp) || exit 70
-trap 'rm -f "$docroots_file"' EXIT
+# docroots found, kept as $r1 .. $rN (eval only ever sees the variable names, never the values)
+nroots=0
 
 probe_codebase() {
     base=$1
@@ -73,8 +79,9 @@ probe_codebase() {
     done
     version=
     if [ "$found" != "?" ]; then
-        version=$(sed -n "s/^[[:space:]]*const[[:space:]][[:space:]]*VERSION[[:space:]]*=[[:space:]]*'\\([^']*\\)'.*/\\1/p" "$root/core/lib/Drupal.php" 2>/dev/null | head -n 1)
-        printf '%s\0' "$root" >> "$docroots_file"
+        version=$(sed -n "/^[[:space:]]*const[[:space:]][[:space:]]*VERSION[[:space:]]*=[[:space:]]*'\\([^']*\\)'.*/{s//\\1/p;q;}" "$root/core/lib/Drupal.php" 2>/dev/null)
+        nroots=$((nroots + 1))
+        eval "r$nroots=\$root"
     fi
     rec P "$base" "$found" "$version"
 }
@@ -84,7 +91,8 @@ is_declared() {
     b=$1
     shift
     while [ $# -ge 2 ]; do
-        [ "$(expand "$1")" = "$b" ] && return 0
+        expand "$1"
+        [ "$ex" = "$b" ] && return 0
         shift 2
     done
     return 1
@@ -97,7 +105,8 @@ while [ $i -lt $declared_count ]; do
     base=$1
     docroot=$2
     shift 2
-    probe_codebase "$(expand "$base")" "$docroot"
+    expand "$base"
+    probe_codebase "$ex" "$docroot"
     set -- "$@" "$base" "$docroot"
     i=$((i + 2))
 done
@@ -111,13 +120,16 @@ if [ -d "$platforms" ] && [ -r "$platforms" ]; then
 fi
 
 # --- site directories, their settings.php, files/ and private/ (one find for all codebases)
-if [ -s "$docroots_file" ]; then
-    xargs -0 sh -c 'for d; do printf "%s/sites\0" "$d"; done' sh < "$docroots_file" > "$docroots_file.sites"
-    # shellcheck disable=SC2016
-    xargs -0 sh -c 'exec find "$@" -mindepth 1 -maxdepth 2 \( -type d -o -name settings.php \) -printf "E\0%H\0%d\0%P\0%y\0%m\0%u\0%g\0%s\0"' sh \
-        < "$docroots_file.sites" 2>/dev/null
-    xargs -0 sh -c 'exec find "$@" -mindepth 3 -type f -printf "%s %H\0%P\0"' sh \
-        < "$docroots_file.sites" 2>/dev/null | awk '
+set --
+i=1
+while [ $i -le $nroots ]; do
+    eval "set -- \"\$@\" \"\$r$i/sites\""
+    i=$((i + 1))
+done
+if [ $# -gt 0 ]; then
+    find "$@" -mindepth 1 -maxdepth 2 \( -type d -o -name settings.php \) \
+        -printf 'E\0%H\0%d\0%P\0%y\0%m\0%u\0%g\0%s\0' 2>/dev/null
+    find "$@" -mindepth 3 -type f -printf '%s %H\0%P\0' 2>/dev/null | awk '
         BEGIN { RS = "\0"; ORS = "" }
         NR % 2 == 1 { sp = index($0, " "); size = substr($0, 1, sp - 1); top = substr($0, sp + 1); next }
         {
@@ -135,7 +147,6 @@ if [ -s "$docroots_file" ]; then
                 printf "S%c%s%c%s%c%s%c%.0f%c", 0, part[1], 0, part[2], 0, part[3], 0, sum[k], 0
             }
         }'
-    rm -f "$docroots_file.sites"
 fi
 
 # --- backups: <backups>/<site>/<file>.tar.gz
@@ -152,9 +163,8 @@ fi
 # --- the text of every settings.php and vhost file, as one tar stream
 rec "TAR-$token"
 {
-    if [ -s "$docroots_file" ]; then
-        xargs -0 sh -c 'for d; do printf "%s/sites\0" "$d"; done' sh < "$docroots_file" |
-            xargs -0 sh -c 'exec find "$@" -mindepth 2 -maxdepth 2 -name settings.php -type f -size -2048k -print0' sh 2>/dev/null
+    if [ $# -gt 0 ]; then
+        find "$@" -mindepth 2 -maxdepth 2 -name settings.php -type f -size -2048k -print0 2>/dev/null
     fi
     if [ -d "$vhosts" ]; then
         find "$vhosts" -mindepth 1 -maxdepth 1 -type f -size -256k -print0 2>/dev/null
