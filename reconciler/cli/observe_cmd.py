@@ -24,8 +24,9 @@ def render_observe_text(servers: list[ObservedServer]) -> str:
             lines.append(f"{server.name}: UNREACHABLE: {server.error}")
             continue
         sites = sum(len(p.sites) for p in server.platforms)
+        codebases = sum(1 for p in server.platforms if p.exists)
         lines.append(
-            f"{server.name}: {len(server.platforms)} codebases, {sites} sites, "
+            f"{server.name}: {codebases} codebases, {sites} sites, "
             f"{len(server.vhosts)} vhosts, {len(server.backups)} backups"
             + (f" (login {server.user})" if server.user else "")
         )
