@@ -260,3 +260,35 @@ def test_unmanaged_sites_are_reported(h01: TestHost, standin_repo: Path, tmp_pat
         {k: u[k] for k in ("kind", "name", "server")} for u in unmanaged
     ]
     assert database_name("stray.example.com").startswith("stray_example_com_")
+
+
+HOSTILE = [
+    "sp ace.example.com",
+    "quo'te\"s",
+    "new\nline",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "a;touch PWNED",
+]
+
+
+def test_hostile_names_over_ssh_are_reported_and_run_nothing(
+    h01: TestHost, standin_repo: Path, tmp_path: Path
+) -> None:
+    platform = _install(h01, standin_repo, None, "base.example.com")
+    sites = platform / "web/sites"
+    source = sites / "base.example.com/settings.php"
+    for name in HOSTILE:
+        h01.run(["mkdir", "-p", str(sites / name / "files")])
+        h01.run(["cp", str(source), str(sites / name / "settings.php")])
+        h01.write_file(sites / name / "files" / f"f {name}", b"12345", 0o640)
+    repo = _repo(tmp_path, _server_doc(h01) + _platform_doc(h01))
+    done = _run(repo, h01, "observe", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    for name in HOSTILE:
+        site = _observed_site(data, h01.name, name)
+        assert site["filesBytes"] == 5
+        assert site["database"]["driver"] == "sqlite"
+    marker = h01.run(["find", str(h01.dir), "/home/aegir", "-name", "PWNED"], check=False).out
+    assert marker == ""
