@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import asyncssh
 from tenacity import (
@@ -47,7 +45,6 @@ from tenacity import (
     wait_exponential,
 )
 
-from reconciler.errors import PermanentError
 from reconciler.transport.base import (
     AuthenticationError,
     CommandFailed,
@@ -57,6 +54,15 @@ from reconciler.transport.base import (
     HostKeyError,
     quote_argv,
 )
+from reconciler.transport.ssh_errors import (
+    NegotiationError,
+    RetryPolicy,
+    _key_line,
+    _parse_host_keys,
+    _Transient,
+    classify_connect_error,
+)
+from reconciler.transport.ssh_process import SshProcess, _abort, _as_bytes
 
 if TYPE_CHECKING:
     from reconciler.manifests.models import Server
@@ -69,100 +75,7 @@ __all__ = [
     "classify_connect_error",
 ]
 
-STDERR_KEEP = 1 << 20
-"""How much of a streamed command's stderr is kept (its tail): stderr is for messages."""
-
 _GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
-
-
-class NegotiationError(PermanentError):
-    """The server and we share no protocol version or algorithm: retrying will not help."""
-
-    def __init__(self, server: str, message: str, *, hint: str = "") -> None:
-        super().__init__(f"{server}: {message}", hint=hint)
-        self.server = server
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a transient connect failure is retried.
-
-    `attempts` connection attempts in all; the waits between them are `initial`, then doubling,
-    each at most `maximum` seconds (0.2, 0.4, 0.8 s with the defaults).
-    """
-
-    attempts: int = 4
-    initial: float = 0.2
-    maximum: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryPolicy.attempts must be at least 1")
-        if self.initial < 0 or self.maximum < 0:
-            raise ValueError("RetryPolicy waits must not be negative")
-
-
-ErrorKind = Literal["transient", "host_key", "auth", "negotiation"]
-
-
-def classify_connect_error(exc: BaseException) -> tuple[ErrorKind, str]:
-    """What kind of failure a connect attempt's exception is, and a short reason for people.
-
-    `transient` failures may go away (network, timeouts, a dropped handshake); the others will not.
-    """
-    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        return "host_key", f"host key not verifiable: {exc.reason}"
-    if isinstance(exc, asyncssh.PermissionDenied):
-        return "auth", f"permission denied (publickey): {exc.reason}"
-    if isinstance(exc, asyncssh.KeyImportError):
-        return "auth", f"the client key cannot be loaded: {exc}"
-    if isinstance(exc, asyncssh.ConnectionLost | asyncssh.MACError | asyncssh.ProtocolError):
-        return "transient", f"connection lost during the handshake: {exc.reason}"
-    if isinstance(exc, asyncssh.DisconnectError):
-        # KeyExchangeFailed, ProtocolNotSupported, CompressionError, IllegalUserName, ...
-        return "negotiation", f"the server disconnected: {exc.reason}"
-    if isinstance(exc, TimeoutError):  # also asyncio.TimeoutError and socket.timeout
-        return "transient", "timed out"
-    if isinstance(exc, socket.gaierror):
-        return "transient", f"cannot resolve the host name: {exc.strerror}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "transient", "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "transient", "connection reset"
-    if isinstance(exc, OSError):
-        return "transient", exc.strerror or str(exc) or type(exc).__name__
-    if isinstance(exc, asyncssh.ChannelOpenError):
-        return "transient", f"cannot open a session: {exc.reason}"
-    return "transient", f"{type(exc).__name__}: {exc}"
-
-
-class _Transient(Exception):
-    """One connect attempt failed in a way worth retrying (internal to the retry loop)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _parse_host_keys(server: str, lines: Sequence[str]) -> list[asyncssh.SSHKey]:
-    keys = []
-    for line in lines:
-        try:
-            keys.append(asyncssh.import_public_key(line.strip()))
-        except (asyncssh.KeyImportError, ValueError) as exc:
-            raise HostKeyError(
-                server,
-                f"pinned host key {line[:40]!r}... is not a public key ({exc})",
-                hint="hostKeys entries are lines like 'ssh-ed25519 AAAAC3Nza...' "
-                "(ssh-keyscan -t ed25519 HOST prints them)",
-            ) from None
-    return keys
-
-
-def _key_line(key: asyncssh.SSHKey) -> str:
-    """`ssh-ed25519 AAAA...`: the key as a `hostKeys` entry (without a comment)."""
-    parts = key.export_public_key("openssh").decode("ascii").split()
-    return f"{parts[0]} {parts[1]}"
 
 
 class SshTransport:
@@ -179,7 +92,7 @@ class SshTransport:
         known_hosts: str | Path | None = None,
         client_key: str | Path | None = None,
         connect_timeout: float = 10.0,
-        retry: RetryPolicy = RetryPolicy(),  # frozen: sharing it is harmless
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (frozen: sharing it is harmless)
         max_sessions: int = 10,
         keepalive_interval: float = 15.0,
         keepalive_count_max: int = 3,
@@ -548,120 +461,3 @@ class SshTransport:
             "/etc/ssh/ssh_host_ed25519_key.pub` on its console), pin it in the Server manifest: "
             f'`hostKeys: ["{line}"]`, or add this line to {known_file}: `{pattern} {line}`',
         )
-
-
-def _as_bytes(data: bytes | str | None) -> bytes:
-    if data is None:
-        return b""
-    return data.encode() if isinstance(data, str) else data
-
-
-async def _abort(proc: asyncssh.SSHClientProcess[bytes]) -> None:
-    """Kill the remote command (a signal request; sshd delivers it) and close its session."""
-    with contextlib.suppress(Exception):
-        proc.send_signal("KILL")
-    proc.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(proc.wait_closed(), 5)
-
-
-class SshProcess:
-    """A streamed remote command (`SshTransport.stream`): the `Process` protocol.
-
-    stdout is read by the caller in chunks; stderr is drained in the background (its last
-    `STDERR_KEEP` bytes kept) so that a chatty stderr never stalls the channel. `write` raises
-    BrokenPipeError when the command no longer reads (as a local pipe does), ConnectError when
-    the connection dropped. Use as
-    `async with` (or call `abort()`) to be sure the session is closed on every path.
-    """
-
-    def __init__(
-        self,
-        transport: SshTransport,
-        argv: Sequence[str],
-        command: str,
-        proc: asyncssh.SSHClientProcess[bytes],
-    ) -> None:
-        self._transport = transport
-        self._argv = tuple(argv)
-        self.command = command
-        self._proc = proc
-        self._stderr = bytearray()
-        self._stderr_task = asyncio.ensure_future(self._drain_stderr())
-        self._released = False
-
-    async def _drain_stderr(self) -> None:
-        while chunk := await self._proc.stderr.read(65536):
-            self._stderr += chunk
-            if len(self._stderr) > 2 * STDERR_KEEP:
-                del self._stderr[:-STDERR_KEEP]
-
-    async def write(self, data: bytes) -> None:
-        try:
-            self._proc.stdin.write(data)
-            await self._proc.stdin.drain()
-        except BrokenPipeError:
-            if self._proc.channel.get_connection().is_closed():
-                raise self._transport._lost(self.command, ConnectionResetError()) from None
-            raise  # the command stopped reading (exited): as with a local pipe
-        except (asyncssh.Error, OSError) as exc:
-            raise self._transport._lost(self.command, exc) from exc
-
-    async def close_stdin(self) -> None:
-        with contextlib.suppress(asyncssh.Error, OSError):
-            self._proc.stdin.write_eof()
-
-    async def read(self, size: int = 65536) -> bytes:
-        try:
-            return await self._proc.stdout.read(size)
-        except (asyncssh.Error, OSError) as exc:
-            raise self._transport._lost(self.command, exc) from exc
-
-    async def wait(self, timeout: float | None = None) -> CommandResult:
-        try:
-            rest = await asyncio.wait_for(self._finish(), timeout)
-        except TimeoutError:
-            await self.abort()
-            raise CommandTimeout(
-                self._transport.server,
-                f"no exit after {timeout:g} s; the session was killed and closed",
-                command=self.command,
-            ) from None
-        except (asyncssh.Error, OSError) as exc:
-            await self.abort()
-            raise self._transport._lost(self.command, exc) from exc
-        finally:
-            self._release()
-        return self._transport._result(
-            self._argv, self.command, self._proc, rest, bytes(self._stderr[-STDERR_KEEP:])
-        )
-
-    async def _finish(self) -> bytes:
-        with contextlib.suppress(asyncssh.Error, OSError):
-            self._proc.stdin.write_eof()
-        rest = await self._proc.stdout.read()
-        await self._stderr_task
-        await self._proc.wait_closed()
-        return rest
-
-    async def abort(self) -> None:
-        """Kill the command and close its session (idempotent)."""
-        if not self._released:
-            await _abort(self._proc)
-        self._stderr_task.cancel()
-        with contextlib.suppress(BaseException):
-            await self._stderr_task
-        self._release()
-
-    def _release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._transport._streams.discard(self)
-            self._transport._sessions.release()
-            self._proc.close()
-
-    async def __aenter__(self) -> SshProcess:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.abort()
