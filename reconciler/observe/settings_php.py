@@ -575,7 +575,11 @@ class _Walker:
         if not isinstance(node, _Arr):
             dynamic = ("*",) if isinstance(node, _Dynamic) else ()
             return DatabaseSettings(None, None, None, None, None, None, dynamic, conditional)
-        dyn = [str(k) for k, v in node.items.items() if not _is_literal(v)]
+        dyn = [
+            str(k)
+            for k, v in node.items.items()
+            if isinstance(v, _Arr | _Dynamic) and not _is_literal(v)  # scalars are literal
+        ]
         if node.partial:
             dyn.append("*")
         items = node.items
