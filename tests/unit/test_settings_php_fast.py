@@ -193,6 +193,13 @@ def _pick(draw: st.DrawFn, hostile: bool, normal: list[str], odd: list[str]) -> 
     return draw(st.sampled_from(normal))
 
 
+def _without(s: str, *subs: str) -> str:
+    while any(sub in s for sub in subs):  # removing one can make another: "**//", "*?>/"
+        for sub in subs:
+            s = s.replace(sub, "")
+    return s
+
+
 def _sq(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -202,9 +209,8 @@ def _gap(draw: st.DrawFn, hostile: bool) -> str:
     """Whitespace and comments (in hostile mode also what PHP does not take as either)."""
     parts = []
     for _ in range(draw(st.integers(0, 2))):
-        body = draw(st.text(alphabet="ab $[]'\"=;/*?>#\\", max_size=8)).replace("*/", "")
-        if not hostile:
-            body = body.replace("?>", "")
+        body = draw(st.text(alphabet="ab $[]'\"=;/*?>#\\", max_size=8))
+        body = _without(body, "*/") if hostile else _without(body, "*/", "?>")
         nl = _pick(draw, hostile, ["\n", "\r\n"], ["\r"])
         parts.append(
             _pick(
