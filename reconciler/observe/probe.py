@@ -8,6 +8,7 @@ server holds is ever executed: settings.php is tokenized (`settings_php`), vhost
 from __future__ import annotations
 
 import posixpath
+import zlib
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,7 @@ from reconciler.observe.tarstream import iter_tar
 
 __all__ = ["ProbeRequest", "parse_probe", "probe_command", "probe_script"]
 
+_MAX_OUTPUT = 1 << 30  # what a probe's output may inflate to
 _FIELDS = {"V": 1, "H": 2, "R": 3, "P": 3, "E": 8, "B": 5, "S": 4, "W": 3}
 _BACKUP_RE = re.compile(r"^(?P<site>.+)-(?P<time>\d{8}T\d{6}Z)(?:-\d+)?\.tar\.gz$")
 _SERVER_NAME_RE = re.compile(rb"^\s*server_name\s+([^;]+);", re.MULTILINE)
@@ -87,6 +89,7 @@ def _resolve(path: str, home: str) -> str:
 
 def parse_probe(server: str, request: ProbeRequest, output: bytes) -> ObservedServer:
     """The observed state of one server from the probe's output (pure)."""
+    output = _unwrap(output)
     marker = b"\0TAR-" + request.token.encode() + b"\0"
     cut = output.find(marker)
     if cut < 0 or not output.startswith(b"V\0"):
@@ -166,6 +169,19 @@ def parse_probe(server: str, request: ProbeRequest, output: bytes) -> ObservedSe
         backups=tuple(sorted(backups, key=lambda b: (b.site, b.time, b.id))),
         problems=tuple(problems),
     )
+
+
+def _unwrap(output: bytes) -> bytes:
+    """The probe's output without its compression ("Z" + gzip, or "R" + raw)."""
+    if output.startswith(b"R"):
+        return output[1:]
+    if output.startswith(b"Z"):
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return inflater.decompress(output[1:], _MAX_OUTPUT)
+        except zlib.error:
+            return b""
+    return output
 
 
 def _entry(
