@@ -8,9 +8,9 @@ server holds is ever executed: settings.php is tokenized (`settings_php`), vhost
 from __future__ import annotations
 
 import posixpath
-import zlib
 import re
 import secrets
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
