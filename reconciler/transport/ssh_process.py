@@ -71,7 +71,9 @@ class SshProcess:
             self._proc.stdin.write(data)
             await self._proc.stdin.drain()
         except BrokenPipeError:
-            if self._proc.channel.get_connection().is_closed():
+            # the channel forgets its connection once closed: ask the transport's own one
+            conn = self._transport._conn
+            if conn is None or conn.is_closed():
                 raise self._transport._lost(self.command, ConnectionResetError()) from None
             raise  # the command stopped reading (exited): as with a local pipe
         except (asyncssh.Error, OSError) as exc:

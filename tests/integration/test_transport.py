@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import os
 import socket
-import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -305,39 +304,6 @@ def test_more_sessions_than_the_server_allows_are_queued(h02: TestHost) -> None:
         assert [r.out for r in results] == [f"{i}\n" for i in range(40)]
 
     with_transport(transport(h02, max_sessions=3), body)
-
-
-def test_latency(h01: TestHost, capsys: pytest.CaptureFixture[str]) -> None:
-    """Median of 20: `true` on an open connection, and connect + first command."""
-
-    async def measure() -> tuple[float, float]:
-        cold = []
-        for _ in range(20):
-            t = transport(h01)
-            started = time.perf_counter()
-            await t.run(["true"])
-            cold.append(time.perf_counter() - started)
-            await t.close()
-        warm = []
-        t = transport(h01)
-        try:
-            await t.run(["true"])
-            for _ in range(20):
-                started = time.perf_counter()
-                await t.run(["true"])
-                warm.append(time.perf_counter() - started)
-        finally:
-            await t.close()
-        return statistics.median(warm), statistics.median(cold)
-
-    warm, cold = asyncio.run(measure())
-    with capsys.disabled():
-        print(
-            f"\nrun(['true']) on an open connection: {warm * 1000:.1f} ms (median of 20); "
-            f"connect + first command: {cold * 1000:.1f} ms (median of 20)"
-        )
-    assert warm < 0.5
-    assert cold < 2
 
 
 def test_stream_to_a_command_that_stops_reading(h01: TestHost) -> None:
