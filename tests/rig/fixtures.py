@@ -149,11 +149,6 @@ def fresh_db(mariadb_admin: MariaDBAdmin) -> Iterator[Callable[[], FreshDatabase
 
 @pytest.fixture(scope="session")
 def standin_repo(rig_hosts: list[TestHost]) -> Iterator[Path]:
-    if not gitrepos.STANDIN_SCRIPT.exists():
-        pytest.skip(
-            f"{gitrepos.STANDIN_SCRIPT.relative_to(gitrepos.REPO_ROOT)} does not exist yet "
-            "(being written in a parallel issue); temporary skip"
-        )
     d = gitrepos.repo_dir()
     repo = d / "standin.git"
     try:
