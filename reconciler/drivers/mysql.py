@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from reconciler.observe.models import ObservedDbServer
 
-__all__ = ["LISTING_SQL", "client_argv", "parse_listing", "unescape_batch"]
+__all__ = ["LISTING_SQL", "admin_argv", "client_argv", "parse_listing", "unescape_batch"]
 
 LISTING_SQL = (
     "SELECT 'D', s.schema_name, COALESCE(SUM(t.data_length + t.index_length), 0)"
@@ -40,6 +40,25 @@ def client_argv(admin_defaults_file: str, sql: str) -> list[str]:
         "-e",
         sql,
     ]
+
+
+def admin_argv(admin_defaults_file: str) -> list[str]:
+    """`mysql` in batch mode with the admin options file, reading its SQL from stdin.
+
+    For SQL that carries a secret (a password): stdin never shows in a process list, `-e` would.
+    `~/` is the login user's home, as in `client_argv`.
+    """
+    options = ["--batch", "--skip-column-names", "--default-character-set=utf8mb4"]
+    if admin_defaults_file.startswith("~/"):
+        return [
+            "sh",
+            "-c",
+            'f=$1; shift; exec mysql --defaults-file="$HOME/$f" "$@"',
+            "sh",
+            admin_defaults_file[2:],
+            *options,
+        ]
+    return ["mysql", f"--defaults-file={admin_defaults_file}", *options]
 
 
 def unescape_batch(value: str) -> str:
