@@ -2,7 +2,7 @@
 
 The stand-in is a small PHP codebase shaped like a Composer-built Drupal
 project whose ``vendor/bin/drush`` speaks drush 13.3's command-line
-contract (see /work/shared/reference/drupal-drush-contract.md). Every drush
+contract (the team's reference/drupal-drush-contract.md). Every drush
 call here runs on a rig host as its login user (``aegir`` on h01) through
 the OpenSSH client; the database checks read MariaDB directly as the test's
 own database user, so they do not trust the stand-in's own reporting.
