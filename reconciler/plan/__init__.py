@@ -1,0 +1,33 @@
+"""The plan: desired (git) against observed (servers) → ordered intents, each with its reason.
+
+Pure, no I/O. `make_plan` builds it; `render_text`, `render_markdown` and `plan_json` show it.
+"""
+
+from __future__ import annotations
+
+from reconciler.plan.model import (
+    ACTION_KINDS,
+    Action,
+    ActionKind,
+    Change,
+    Plan,
+    PlanRefused,
+    Summary,
+    Unmanaged,
+)
+from reconciler.plan.planner import WANTED_MODES, core_older, make_plan, order_actions
+
+__all__ = [
+    "ACTION_KINDS",
+    "WANTED_MODES",
+    "Action",
+    "ActionKind",
+    "Change",
+    "Plan",
+    "PlanRefused",
+    "Summary",
+    "Unmanaged",
+    "core_older",
+    "make_plan",
+    "order_actions",
+]

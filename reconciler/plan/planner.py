@@ -1,0 +1,714 @@
+"""`make_plan`: desired state (a ManifestSet) against observed state → ordered actions with reasons.
+
+Pure: no I/O, no clock, no randomness; the same inputs give the same plan, in the same order.
+
+Rules, per object:
+
+* Platform `present`, no codebase observed → `platform.build` (git sources only; an `existing`
+  codebase that is not there is a note: it is never written). Platform `absent` and observed →
+  `platform.delete`, refused (a note, no action) while a site on it stays there; the delete
+  depends on the actions that take its sites away (their deletes and upgrades).
+* Site `present`/`disabled`, not on any server → `site.install` (or `site.clone` with
+  `cloneFrom`, depending on the source's own install or clone when that is planned too), after
+  its platform's `platform.build` when that is planned. Refused with a note onto a `locked`
+  platform.
+* Site on its declared platform → `site.verify` with every drift reason at once (modes and
+  owners of CONTRACT.md's table, the database named in settings.php, the vhost), and
+  `site.enable` / `site.disable` when the observed vhost is the wrong one of the two (nginx:
+  the disabled vhost is the 503 server block, which has no `root`; a vhost whose text could not be
+  read tells neither).
+* Site on another platform → `site.upgrade` (from/to and core versions in the reason), refused
+  with a note when the target's core version is older or the target is locked.
+* Site `absent` and observed → `site.delete` (apply takes the backup first).
+* Sites and platforms on a server but not in git are `Unmanaged`: listed, and deleted only with
+  `prune`.
+* A server that could not be observed: nothing of it is planned, and a note says so.
+* More deletes than `max_deletes` → `PlanRefused`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import posixpath
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reconciler.manifests.manifestset import ManifestSet
+from reconciler.manifests.models import Platform, Server, Site
+from reconciler.manifests.names import database_name
+from reconciler.observe.models import (
+    ObservedPlatform,
+    ObservedServer,
+    ObservedSite,
+    ObservedVhost,
+)
+from reconciler.plan.model import (
+    ACTION_KINDS,
+    Action,
+    ActionKind,
+    Plan,
+    PlanRefused,
+    Unmanaged,
+)
+
+__all__ = [
+    "WANTED_MODES",
+    "core_older",
+    "make_plan",
+    "order_actions",
+]
+
+WANTED_MODES: dict[str, tuple[str, str]] = {
+    "siteDir": ("site directory", "0550"),
+    "settings": ("settings.php", "0440"),
+    "files": ("files/", "2770"),
+    "private": ("private/", "2770"),
+}
+"""CONTRACT.md's modes of a site: the observed key, how a reason names it, and the wanted mode."""
+
+_PHASE = {kind: index for index, kind in enumerate(ACTION_KINDS)}
+_VERSION_PART_RE = re.compile(r"^(\d+)")
+
+
+@dataclass(frozen=True)
+class _Place:
+    server: ObservedServer
+    codebase: ObservedPlatform
+    site: ObservedSite
+
+
+def _parse_version(version: str | None) -> tuple[int, ...] | None:
+    if not version:
+        return None
+    parts: list[int] = []
+    for piece in version.split("."):
+        match = _VERSION_PART_RE.match(piece)
+        if match is None:
+            break
+        parts.append(int(match.group(1)))
+    return tuple(parts) or None
+
+
+def core_older(target: str | None, current: str | None) -> bool:
+    """True when core `target` is known to be older than core `current` (unknown: False)."""
+    a, b = _parse_version(target), _parse_version(current)
+    return a is not None and b is not None and a < b
+
+
+def _label(codebase: ObservedPlatform) -> str:
+    return codebase.name or codebase.path
+
+
+def _core(version: str | None) -> str:
+    return f"core {version}" if version else "core unknown"
+
+
+def order_actions(actions: Sequence[Action]) -> tuple[Action, ...]:
+    """Dependency order; among actions free to go, by phase, server, object name and id."""
+    by_id = {a.id: a for a in actions}
+    waiting = {a.id: {d for d in a.depends_on if d in by_id} for a in actions}
+    users: dict[str, list[str]] = {}
+    for ident, deps in waiting.items():
+        for dep in deps:
+            users.setdefault(dep, []).append(ident)
+
+    def key(a: Action) -> tuple[int, str, str, str]:
+        return (_PHASE[a.kind], a.server, a.object_name, a.id)
+
+    ready = [key(by_id[i]) for i, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    out: list[Action] = []
+    while ready:
+        *_, ident = heapq.heappop(ready)
+        out.append(by_id[ident])
+        for user in users.get(ident, []):
+            waiting[user].discard(ident)
+            if not waiting[user]:
+                heapq.heappush(ready, key(by_id[user]))
+    if len(out) != len(actions):
+        stuck = sorted(set(by_id) - {a.id for a in out})
+        raise ValueError(f"actions depend on each other in a cycle: {', '.join(stuck)}")
+    return tuple(out)
+
+
+@dataclass
+class _Planner:
+    manifests: ManifestSet
+    observed: Sequence[ObservedServer]
+    prune: bool
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+    unobserved: list[str] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    by_server: dict[str, ObservedServer] = field(default_factory=dict)
+    found: dict[str, list[_Place]] = field(default_factory=dict)
+    built: dict[str, str] = field(default_factory=dict)
+    unavailable: set[str] = field(default_factory=set)
+    added: dict[str, str] = field(default_factory=dict)
+    leaving: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    pending_platform_deletes: list[tuple[ObservedServer, ObservedPlatform, str, str, str]] = field(
+        default_factory=list
+    )
+
+    # ------------------------------------------------------------------ helpers
+
+    def reachable(self, name: str) -> ObservedServer | None:
+        server = self.by_server.get(name)
+        return server if server is not None and server.reachable else None
+
+    def codebase(self, server: ObservedServer, name: str) -> ObservedPlatform | None:
+        return next((p for p in server.platforms if p.name == name), None)
+
+    def new_id(self, kind: str, name: str, server: str, path: str | None = None) -> str:
+        for candidate in (
+            f"{kind}:{name}",
+            f"{kind}:{name}@{server}",
+            f"{kind}:{name}@{server}:{path}",
+        ):
+            if candidate not in self.ids:
+                self.ids.add(candidate)
+                return candidate
+        raise ValueError(f"two actions {kind} for {name} at the same place")  # pragma: no cover
+
+    def add(
+        self,
+        kind: ActionKind,
+        object_kind: str,
+        name: str,
+        server: str,
+        reason: str,
+        *,
+        depends_on: Sequence[str] = (),
+        path: str | None = None,
+        platform: str | None = None,
+        source: str | None = None,
+    ) -> str:
+        ident = self.new_id(kind, name, server, path)
+        self.actions.append(
+            Action(
+                id=ident,
+                kind=kind,
+                object_kind="Site" if object_kind == "Site" else "Platform",
+                object_name=name,
+                server=server,
+                reason=reason,
+                depends_on=tuple(sorted(set(depends_on))),
+                path=path,
+                platform=platform,
+                source=source,
+            )
+        )
+        return ident
+
+    # ------------------------------------------------------------------ servers
+
+    def observe_servers(self) -> None:
+        self.by_server = {o.name: o for o in self.observed}
+        for name in sorted(self.manifests.servers):
+            server = self.by_server.get(name)
+            if server is None:
+                self.unobserved.append(name)
+                self.notes.append(
+                    f"server {name} was not observed: its platforms and sites were not planned"
+                )
+            elif not server.reachable:
+                self.unobserved.append(name)
+                self.notes.append(
+                    f"server {name} could not be observed ({server.error or 'no reason given'}): "
+                    "its platforms and sites were not planned"
+                )
+        for server in sorted(self.observed, key=lambda o: o.name):
+            if not server.reachable:
+                continue
+            for codebase in server.platforms:
+                for seen in codebase.sites:
+                    self.found.setdefault(seen.name, []).append(_Place(server, codebase, seen))
+
+    # ------------------------------------------------------------------ platforms
+
+    def plan_platforms(self) -> None:
+        for name in sorted(self.manifests.platforms):
+            platform = self.manifests.platforms[name]
+            server = self.reachable(platform.spec.server)
+            if server is None:
+                self.unavailable.add(name)
+                continue
+            path = self.manifests.platform_path(platform)
+            seen = self.codebase(server, name)
+            present = seen is not None and seen.exists
+            if platform.spec.state == "absent":
+                if present and seen is not None:
+                    self.pending_platform_deletes.append(
+                        (
+                            server,
+                            seen,
+                            name,
+                            f"declared absent; still on {server.name} at {path}",
+                            "Platform",
+                        )
+                    )
+                continue
+            if present and seen is not None:
+                if seen.docroot is not None and seen.docroot != platform.spec.docroot:
+                    self.notes.append(
+                        f"Platform {name}: its docroot on {server.name} is {seen.docroot!r}, "
+                        f"declared {platform.spec.docroot!r}; a platform is never rebuilt in "
+                        "place: fix the manifest, or build a new platform and move the sites"
+                    )
+                continue
+            self._plan_build(platform, server, path)
+
+    def _plan_build(self, platform: Platform, server: ObservedServer, path: str) -> None:
+        git = platform.spec.source.git
+        if git is None:
+            self.unavailable.add(platform.name)
+            self.notes.append(
+                f"Platform {platform.name}: declared as an existing codebase, but there is no "
+                f"Drupal codebase on {server.name} at {path}; an existing codebase is never "
+                "written: put it there, or fix spec.path"
+            )
+            return
+        steps = len(platform.spec.build)
+        then = f", then {steps} build command{'s' if steps != 1 else ''}" if steps else ""
+        reason = (
+            f"declared in git, no Drupal codebase on {server.name} at {path} "
+            f"(clone {git.url} at {git.ref}{then})"
+        )
+        self.built[platform.name] = self.add(
+            "platform.build", "Platform", platform.name, server.name, reason, path=path
+        )
+
+    # ------------------------------------------------------------------ sites
+
+    def plan_sites(self) -> None:
+        clones: list[Site] = []
+        for name in sorted(self.manifests.sites):
+            site = self.manifests.sites[name]
+            platform = self.manifests.platform_of(site)
+            server = self.reachable(platform.spec.server)
+            if server is None:
+                continue
+            places = self.found.get(name, [])
+            if site.spec.state == "absent":
+                self._plan_site_delete(site, places)
+                continue
+            here = [
+                p
+                for p in places
+                if p.server.name == server.name and p.codebase.name == platform.name
+            ]
+            if here:
+                self._plan_present(site, platform, here[0])
+                for other in places:
+                    if other is not here[0]:
+                        self.notes.append(
+                            f"Site {name}: another copy is on {other.server.name} at "
+                            f"{other.site.path}; it is left alone"
+                        )
+            elif places:
+                self._plan_upgrade(site, platform, server, places[0])
+            elif site.spec.clone_from is not None:
+                clones.append(site)
+            else:
+                self._plan_install(site, platform, server)
+        self._plan_clones(clones)
+
+    def _plan_site_delete(self, site: Site, places: Sequence[_Place]) -> None:
+        for place in places:
+            reason = (
+                f"declared absent; still on {place.server.name} at {place.site.path} "
+                "(apply takes a backup first; then database, database user, directory, "
+                "sites.php entry and vhost are removed)"
+            )
+            ident = self.add(
+                "site.delete",
+                "Site",
+                site.name,
+                place.server.name,
+                reason,
+                path=place.site.path,
+                platform=_label(place.codebase),
+            )
+            self.leaving[(place.server.name, place.codebase.path, site.name)] = ident
+
+    def _refused_target(self, site: Site, platform: Platform, verb: str) -> bool:
+        if platform.spec.locked:
+            self.notes.append(
+                f"Site {site.name}: not {verb}: Platform {platform.name} is locked "
+                "(no new site may be installed or moved onto it)"
+            )
+            return True
+        if platform.name in self.unavailable:
+            self.notes.append(
+                f"Site {site.name}: not {verb}: Platform {platform.name} is not on "
+                f"{platform.spec.server} and cannot be built"
+            )
+            return True
+        return False
+
+    def _plan_install(self, site: Site, platform: Platform, server: ObservedServer) -> None:
+        if self._refused_target(site, platform, "installed"):
+            return
+        path = self.manifests.platform_path(platform)
+        reason = f"declared in git, no site directory on {server.name} under {path}"
+        if site.spec.state == "disabled":
+            reason += " (state: disabled: installed, then served as disabled)"
+        deps = [self.built[platform.name]] if platform.name in self.built else []
+        self.added[site.name] = self.add(
+            "site.install",
+            "Site",
+            site.name,
+            server.name,
+            reason,
+            depends_on=deps,
+            platform=platform.name,
+        )
+
+    def _plan_clones(self, clones: list[Site]) -> None:
+        waiting = list(clones)
+        while waiting:
+            progressed = False
+            for site in list(waiting):
+                source = site.spec.clone_from
+                assert source is not None
+                if source in self.added or self.found.get(source):
+                    waiting.remove(site)
+                    progressed = True
+                    self._plan_clone(site, source)
+            if not progressed:
+                break
+        for site in waiting:
+            self.notes.append(
+                f"Site {site.name}: not cloned: its cloneFrom site {site.spec.clone_from} is "
+                "on no observed server and is not going to be installed by this plan"
+            )
+
+    def _plan_clone(self, site: Site, source: str) -> None:
+        platform = self.manifests.platform_of(site)
+        if self._refused_target(site, platform, "cloned"):
+            return
+        path = self.manifests.platform_path(platform)
+        server = platform.spec.server
+        deps = [self.built[platform.name]] if platform.name in self.built else []
+        if source in self.added:
+            deps.append(self.added[source])
+            whence = "as this plan creates it"
+        else:
+            first = self.found[source][0]
+            whence = f"from {first.server.name}"
+        reason = (
+            f"declared in git with cloneFrom {source}, no site directory on {server} under "
+            f"{path}: a copy of {source}'s database and files ({whence}); {source} is not changed"
+        )
+        self.added[site.name] = self.add(
+            "site.clone",
+            "Site",
+            site.name,
+            server,
+            reason,
+            depends_on=deps,
+            platform=platform.name,
+            source=source,
+        )
+
+    def _plan_upgrade(
+        self, site: Site, platform: Platform, server: ObservedServer, place: _Place
+    ) -> None:
+        if self._refused_target(site, platform, "moved"):
+            return
+        target = self.codebase(server, platform.name)
+        current = place.codebase.core_version
+        wanted = target.core_version if target is not None and target.exists else None
+        origin = f"{_label(place.codebase)} ({place.server.name}, {_core(current)})"
+        if core_older(wanted, current):
+            self.notes.append(
+                f"Site {site.name}: upgrade refused: it is on platform {origin}, declared "
+                f"{platform.name} ({server.name}, {_core(wanted)}), an older core; "
+                "build a platform with the same or a newer core"
+            )
+            return
+        goal = _core(wanted) if platform.name not in self.built else "core known once built"
+        moves = " — a move to another server" if place.server.name != server.name else ""
+        reason = (
+            f"on platform {origin}, declared {platform.name} ({server.name}, {goal}){moves}; "
+            "apply takes a backup first and puts the site back if the upgrade fails"
+        )
+        deps = [self.built[platform.name]] if platform.name in self.built else []
+        ident = self.add(
+            "site.upgrade",
+            "Site",
+            site.name,
+            server.name,
+            reason,
+            depends_on=deps,
+            path=place.site.path,
+            platform=platform.name,
+            source=_label(place.codebase),
+        )
+        self.leaving[(place.server.name, place.codebase.path, site.name)] = ident
+
+    # ------------------------------------------------------------------ drift
+
+    def _plan_present(self, site: Site, platform: Platform, place: _Place) -> None:
+        declared = self.manifests.servers[platform.spec.server]
+        reasons = self._mode_reasons(declared, place)
+        reasons += self._database_reasons(site, place)
+        vhost_reasons, live = self._vhost_reasons(site, platform, declared, place)
+        reasons += vhost_reasons
+        verify = None
+        if reasons:
+            verify = self.add(
+                "site.verify",
+                "Site",
+                site.name,
+                place.server.name,
+                "; ".join(reasons),
+                path=place.site.path,
+                platform=platform.name,
+            )
+        deps = [verify] if verify else []
+        if site.spec.state == "disabled" and live is True:
+            self.add(
+                "site.disable",
+                "Site",
+                site.name,
+                place.server.name,
+                "state: disabled, but its vhost serves the site (apply swaps in the 503 vhost; "
+                "data kept)",
+                depends_on=deps,
+                path=place.site.path,
+                platform=platform.name,
+            )
+        elif site.spec.state == "present" and live is False:
+            self.add(
+                "site.enable",
+                "Site",
+                site.name,
+                place.server.name,
+                "state: present, but its vhost is the disabled one (answers 503)",
+                depends_on=deps,
+                path=place.site.path,
+                platform=platform.name,
+            )
+
+    def _mode_reasons(self, declared: Server, place: _Place) -> list[str]:
+        seen = place.site
+        modes = seen.modes.as_json()
+        http = declared.spec.services.http
+        group = http.group if http is not None else None
+        reasons: list[str] = []
+        for key, (label, want) in WANTED_MODES.items():
+            mode = modes.get(key)
+            if mode is None:
+                if key != "siteDir":
+                    reasons.append(f"{label} is missing")
+                continue
+            if mode != want:
+                reasons.append(f"{label} mode is {mode}, want {want}")
+            owner_group = seen.owners.get(key)
+            if owner_group and ":" in owner_group:
+                owner, _, got = owner_group.partition(":")
+                user = place.server.user
+                if user and owner != user:
+                    reasons.append(f"{label} owner is {owner}, want {user}")
+                if group and got != group:
+                    reasons.append(f"{label} group is {got}, want {group}")
+        if seen.settings_error:
+            reasons.append(f"settings.php could not be read: {seen.settings_error}")
+        return reasons
+
+    def _database_reasons(self, site: Site, place: _Place) -> list[str]:
+        observed = place.site.database
+        db_server = self.manifests.db_server_of(site)
+        service = db_server.spec.services.db
+        if observed is None or service is None or place.site.settings_error:
+            return []
+        dynamic = set(observed.dynamic)
+        if "*" in dynamic:
+            return []
+        reasons: list[str] = []
+
+        def differs(key: str, got: object, want: object, label: str) -> None:
+            if key not in dynamic and str(got) != str(want):
+                reasons.append(f"settings.php database {label} is {got}, want {want}")
+
+        if service.type == "sqlite":
+            differs("driver", observed.driver, "sqlite", "driver")
+            return reasons
+        generated = database_name(site.name)
+        name = site.spec.db.name or generated
+        user = site.spec.db.user or generated
+        differs("driver", observed.driver, "mysql", "driver")
+        differs("database", observed.name, name, "name")
+        differs("username", observed.username, user, "user")
+        differs("host", observed.host, service.host, "host")
+        differs("port", observed.port, service.port, "port")
+        listing = self.reachable(db_server.name)
+        if (
+            listing is not None
+            and listing.database_server is not None
+            and listing.database_server.error is None
+            and name not in listing.database_server.databases
+        ):
+            reasons.append(f"database {name} is not on {db_server.name}")
+        return reasons
+
+    def _vhost_reasons(
+        self, site: Site, platform: Platform, declared: Server, place: _Place
+    ) -> tuple[list[str], bool | None]:
+        """Drift of the site's vhost, and whether the vhost serves the site (None: unknown)."""
+        http = declared.spec.services.http
+        if http is None or http.type not in ("nginx", "apache"):
+            return [], None
+        directory = http.vhost_dir
+        home = place.server.home
+        if directory.startswith("~/") and home:
+            directory = posixpath.join(home, directory[2:])
+        wanted_path = f"{directory}/{site.name}.conf"
+        vhost = _find_vhost(place.server.vhosts, site.name, wanted_path)
+        if vhost is None:
+            return [f"vhost {wanted_path} is missing"], None
+        if http.type != "nginx" or not vhost.server_names:
+            return [], None
+        reasons: list[str] = []
+        names = set(vhost.server_names)
+        want_names = {site.name, *site.spec.aliases}
+        if names != want_names:
+            reasons.append(
+                f"vhost {vhost.path} serves {' '.join(sorted(names))}, "
+                f"want {' '.join(sorted(want_names))}"
+            )
+        if vhost.root is None:
+            return reasons, False
+        codebase = self.manifests.platform_path(platform)
+        docroot = platform.spec.docroot
+        want_root = codebase if docroot == "." else f"{codebase}/{docroot}"
+        if home and want_root.startswith("~/"):
+            want_root = posixpath.join(home, want_root[2:])
+        if vhost.root != want_root:
+            reasons.append(f"vhost {vhost.path} root is {vhost.root}, want {want_root}")
+        return reasons, True
+
+    # ------------------------------------------------------------------ unmanaged
+
+    def plan_unmanaged(self) -> None:
+        for server in sorted(self.observed, key=lambda o: o.name):
+            if not server.reachable:
+                continue
+            for codebase in sorted(server.platforms, key=lambda p: p.path):
+                if not codebase.exists:
+                    continue
+                for seen in sorted(codebase.sites, key=lambda s: s.name):
+                    if seen.name in self.manifests.sites:
+                        continue
+                    self.unmanaged.append(Unmanaged("Site", seen.name, server.name, seen.path))
+                    if self.prune:
+                        ident = self.add(
+                            "site.delete",
+                            "Site",
+                            seen.name,
+                            server.name,
+                            f"Unmanaged (on {server.name} at {seen.path}, not declared in git) "
+                            "and --prune is given (apply takes a backup first)",
+                            path=seen.path,
+                            platform=_label(codebase),
+                        )
+                        self.leaving[(server.name, codebase.path, seen.name)] = ident
+                if codebase.name is None:
+                    self.unmanaged.append(
+                        Unmanaged("Platform", codebase.path, server.name, codebase.path)
+                    )
+                    if self.prune:
+                        self.pending_platform_deletes.append(
+                            (
+                                server,
+                                codebase,
+                                codebase.path,
+                                f"Unmanaged (a codebase on {server.name} not declared in git) "
+                                "and --prune is given",
+                                "Platform",
+                            )
+                        )
+
+    def plan_platform_deletes(self) -> None:
+        for server, codebase, name, reason, _ in self.pending_platform_deletes:
+            staying = [
+                s.name
+                for s in codebase.sites
+                if (server.name, codebase.path, s.name) not in self.leaving
+            ]
+            if staying:
+                listed = ", ".join(sorted(staying)[:5])
+                more = f" and {len(staying) - 5} more" if len(staying) > 5 else ""
+                self.notes.append(
+                    f"Platform {name}: not deleted: sites are still on it on {server.name} "
+                    f"({listed}{more}); delete or move them first"
+                )
+                continue
+            deps = [self.leaving[(server.name, codebase.path, s.name)] for s in codebase.sites]
+            self.add(
+                "platform.delete",
+                "Platform",
+                name,
+                server.name,
+                reason,
+                depends_on=deps,
+                path=codebase.path,
+            )
+
+
+def _find_vhost(
+    vhosts: Sequence[ObservedVhost], site: str, wanted_path: str
+) -> ObservedVhost | None:
+    exact = next((v for v in vhosts if v.path == wanted_path), None)
+    if exact is not None:
+        return exact
+    filename = f"{site}.conf"
+    named = next((v for v in vhosts if posixpath.basename(v.path) == filename), None)
+    if named is not None:
+        return named
+    return next((v for v in vhosts if site in v.server_names), None)
+
+
+def make_plan(
+    manifests: ManifestSet,
+    observed: Sequence[ObservedServer],
+    *,
+    prune: bool = False,
+    max_deletes: int = 5,
+) -> Plan:
+    """The plan from what the servers hold (`observed`) to what git declares (`manifests`).
+
+    `manifests` is a valid, complete manifest set: the loader refuses one that could not be read,
+    so that an unreadable repository never looks like "nothing declared, delete everything".
+    Raises `PlanRefused` when the plan would delete more than `max_deletes` objects.
+    """
+    if max_deletes < 0:
+        raise ValueError("max_deletes cannot be negative")
+    planner = _Planner(manifests, observed, prune)
+    planner.observe_servers()
+    planner.plan_platforms()
+    planner.plan_sites()
+    planner.plan_unmanaged()
+    planner.plan_platform_deletes()
+    plan = Plan(
+        revision=manifests.revision,
+        actions=order_actions(planner.actions),
+        unmanaged=tuple(planner.unmanaged),
+        notes=tuple(planner.notes),
+        unobserved=tuple(planner.unobserved),
+    )
+    deletes = plan.deletes()
+    if len(deletes) > max_deletes:
+        shown = ", ".join(f"{a.object_kind} {a.object_name} on {a.server}" for a in deletes[:10])
+        more = f" and {len(deletes) - 10} more" if len(deletes) > 10 else ""
+        raise PlanRefused(
+            f"the plan deletes {len(deletes)} objects, more than --max-deletes {max_deletes} "
+            f"allows: {shown}{more}",
+            plan=plan,
+            hint=f"if these deletions are intended, run again with --max-deletes {len(deletes)}; "
+            "if not, fix git (a state: absent set by mistake, or --prune with manifests missing)",
+        )
+    return plan
