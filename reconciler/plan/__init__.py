@@ -16,6 +16,7 @@ from reconciler.plan.model import (
     Unmanaged,
 )
 from reconciler.plan.planner import WANTED_MODES, core_older, make_plan, order_actions
+from reconciler.plan.render import closing_line, plan_json, render_markdown, render_text
 
 __all__ = [
     "ACTION_KINDS",
@@ -27,7 +28,11 @@ __all__ = [
     "PlanRefused",
     "Summary",
     "Unmanaged",
+    "closing_line",
     "core_older",
     "make_plan",
     "order_actions",
+    "plan_json",
+    "render_markdown",
+    "render_text",
 ]

@@ -1,0 +1,120 @@
+"""A plan shown to people and programs: text like Terraform's, markdown for a pull request, JSON.
+
+Pure: each renderer takes a `Plan` and returns a string (or JSON-ready data). A plan holds no
+secret, so nothing here needs redacting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reconciler.plan.model import Action, Plan
+
+__all__ = ["SYMBOLS", "closing_line", "plan_json", "render_markdown", "render_text"]
+
+SYMBOLS = {"add": "+", "change": "~", "delete": "-"}
+_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]<>|#])")
+
+
+def closing_line(plan: Plan) -> str:
+    """`Plan: N to add, N to change, N to delete.`, or the no-changes line of a complete plan."""
+    if not plan.actions and plan.complete:
+        return f"No changes. The servers match git at {_short(plan.revision)}."
+    s = plan.summary
+    return f"Plan: {s.add} to add, {s.change} to change, {s.delete} to delete."
+
+
+def _short(revision: str) -> str:
+    return revision[:12] if re.fullmatch(r"[0-9a-f]{40,64}", revision) else revision
+
+
+def _line(action: Action) -> str:
+    symbol = SYMBOLS[action.change]
+    return f"  {symbol} {action.kind} {action.object_name} on {action.server} — {action.reason}"
+
+
+def render_text(plan: Plan) -> str:
+    """Every action with its reason, unmanaged objects, notes, then the closing line."""
+    out: list[str] = []
+    if plan.actions:
+        out.append(f"The plan at {_short(plan.revision)}, in the order apply runs it:")
+        out.append("")
+        out += [_line(a) for a in plan.actions]
+        out.append("")
+    if plan.unmanaged:
+        out.append("Unmanaged (on a server, not in git; left alone unless --prune):")
+        out += [f"  {u.kind} {u.name} on {u.server}" for u in plan.unmanaged]
+        out.append("")
+    if plan.notes:
+        out.append("Notes:")
+        out += [f"  ! {note}" for note in plan.notes]
+        out.append("")
+    if not plan.complete:
+        servers = ", ".join(plan.unobserved)
+        out.append(f"The plan is incomplete: not observed: {servers}.")
+    out.append(closing_line(plan))
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return _MD_SPECIAL_RE.sub(r"\\\1", text)
+
+
+def render_markdown(plan: Plan) -> str:
+    """For a pull-request comment: the summary line first, the details folded below it."""
+    headline = f"**{closing_line(plan)}** (at `{_short(plan.revision)}`)"
+    if not plan.complete:
+        headline += f" — incomplete: not observed: {', '.join(plan.unobserved)}"
+    out = [headline, ""]
+    if plan.actions:
+        count = len(plan.actions)
+        out += [
+            "<details>",
+            f"<summary>{count} action{'s' if count != 1 else ''}, in the order apply runs them"
+            "</summary>",
+            "",
+        ]
+        for a in plan.actions:
+            out.append(
+                f"- `{SYMBOLS[a.change]} {a.kind}` `{a.object_name}` on `{a.server}` — "
+                f"{_md(a.reason)}"
+            )
+        out += ["", "</details>", ""]
+    if plan.unmanaged:
+        out += [
+            "<details>",
+            f"<summary>{len(plan.unmanaged)} unmanaged (not in git; left alone unless --prune)"
+            "</summary>",
+            "",
+        ]
+        out += [f"- {u.kind} `{u.name}` on `{u.server}`" for u in plan.unmanaged]
+        out += ["", "</details>", ""]
+    if plan.notes:
+        out += ["Notes:", ""]
+        out += [f"- {_md(note)}" for note in plan.notes]
+        out.append("")
+    return "\n".join(out)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """CONTRACT.md's plan document; `notes` and `unobserved` are additions."""
+    s = plan.summary
+    return {
+        "revision": plan.revision,
+        "actions": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "object": {"kind": a.object_kind, "name": a.object_name},
+                "server": a.server,
+                "reason": a.reason,
+                "dependsOn": list(a.depends_on),
+            }
+            for a in plan.actions
+        ],
+        "unmanaged": [{"kind": u.kind, "name": u.name, "server": u.server} for u in plan.unmanaged],
+        "summary": {"add": s.add, "change": s.change, "delete": s.delete},
+        "notes": list(plan.notes),
+        "unobserved": list(plan.unobserved),
+    }
