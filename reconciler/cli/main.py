@@ -13,6 +13,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.observe_cmd import observe
 from reconciler.cli.options import global_options
+from reconciler.cli.plan_cmd import plan
 from reconciler.cli.schema_cmd import schema
 from reconciler.cli.status_cmd import status
 from reconciler.cli.validate_cmd import validate
@@ -35,6 +36,7 @@ cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(observe)
 cli.add_command(status)
+cli.add_command(plan)
 
 
 def main(argv: list[str] | None = None) -> None:
