@@ -148,7 +148,7 @@ class _Planner:
     unavailable: set[str] = field(default_factory=set)
     added: dict[str, str] = field(default_factory=dict)
     leaving: dict[tuple[str, str, str], str] = field(default_factory=dict)
-    pending_platform_deletes: list[tuple[ObservedServer, ObservedPlatform, str, str, str]] = field(
+    pending_platform_deletes: list[tuple[ObservedServer, ObservedPlatform, str, str]] = field(
         default_factory=list
     )
 
@@ -246,7 +246,6 @@ class _Planner:
                             seen,
                             name,
                             f"declared absent; still on {server.name} at {path}",
-                            "Platform",
                         )
                     )
                 continue
@@ -319,7 +318,7 @@ class _Planner:
         for place in places:
             reason = (
                 f"declared absent; still on {place.server.name} at {place.site.path} "
-                "(apply takes a backup first; then database, database user, directory, "
+                "(apply takes a backup first; then its database (and database user), directory, "
                 "sites.php entry and vhost are removed)"
             )
             ident = self.add(
@@ -628,12 +627,11 @@ class _Planner:
                                 codebase.path,
                                 f"Unmanaged (a codebase on {server.name} not declared in git) "
                                 "and --prune is given",
-                                "Platform",
                             )
                         )
 
     def plan_platform_deletes(self) -> None:
-        for server, codebase, name, reason, _ in self.pending_platform_deletes:
+        for server, codebase, name, reason in self.pending_platform_deletes:
             staying = [
                 s.name
                 for s in codebase.sites
