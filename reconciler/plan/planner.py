@@ -28,29 +28,30 @@ Rules, per object:
 
 from __future__ import annotations
 
-import heapq
-import posixpath
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reconciler.manifests.manifestset import ManifestSet
-from reconciler.manifests.models import Platform, Server, Site
-from reconciler.manifests.names import database_name
+from reconciler.manifests.models import Platform, Site
 from reconciler.observe.models import (
     ObservedPlatform,
     ObservedServer,
     ObservedSite,
-    ObservedVhost,
+)
+from reconciler.plan.drift import (
+    WANTED_MODES,
+    database_reasons,
+    mode_reasons,
+    vhost_reasons,
 )
 from reconciler.plan.model import (
-    ACTION_KINDS,
     Action,
     ActionKind,
     Plan,
     PlanRefused,
     Unmanaged,
 )
+from reconciler.plan.order import core_older, order_actions
 
 __all__ = [
     "WANTED_MODES",
@@ -58,17 +59,6 @@ __all__ = [
     "make_plan",
     "order_actions",
 ]
-
-WANTED_MODES: dict[str, tuple[str, str]] = {
-    "siteDir": ("site directory", "0550"),
-    "settings": ("settings.php", "0440"),
-    "files": ("files/", "2770"),
-    "private": ("private/", "2770"),
-}
-"""CONTRACT.md's modes of a site: the observed key, how a reason names it, and the wanted mode."""
-
-_PHASE = {kind: index for index, kind in enumerate(ACTION_KINDS)}
-_VERSION_PART_RE = re.compile(r"^(\d+)")
 
 
 @dataclass(frozen=True)
@@ -78,58 +68,12 @@ class _Place:
     site: ObservedSite
 
 
-def _parse_version(version: str | None) -> tuple[int, ...] | None:
-    if not version:
-        return None
-    parts: list[int] = []
-    for piece in version.split("."):
-        match = _VERSION_PART_RE.match(piece)
-        if match is None:
-            break
-        parts.append(int(match.group(1)))
-    return tuple(parts) or None
-
-
-def core_older(target: str | None, current: str | None) -> bool:
-    """True when core `target` is known to be older than core `current` (unknown: False)."""
-    a, b = _parse_version(target), _parse_version(current)
-    return a is not None and b is not None and a < b
-
-
 def _label(codebase: ObservedPlatform) -> str:
     return codebase.name or codebase.path
 
 
 def _core(version: str | None) -> str:
     return f"core {version}" if version else "core unknown"
-
-
-def order_actions(actions: Sequence[Action]) -> tuple[Action, ...]:
-    """Dependency order; among actions free to go, by phase, server, object name and id."""
-    by_id = {a.id: a for a in actions}
-    waiting = {a.id: {d for d in a.depends_on if d in by_id} for a in actions}
-    users: dict[str, list[str]] = {}
-    for ident, deps in waiting.items():
-        for dep in deps:
-            users.setdefault(dep, []).append(ident)
-
-    def key(a: Action) -> tuple[int, str, str, str]:
-        return (_PHASE[a.kind], a.server, a.object_name, a.id)
-
-    ready = [key(by_id[i]) for i, deps in waiting.items() if not deps]
-    heapq.heapify(ready)
-    out: list[Action] = []
-    while ready:
-        *_, ident = heapq.heappop(ready)
-        out.append(by_id[ident])
-        for user in users.get(ident, []):
-            waiting[user].discard(ident)
-            if not waiting[user]:
-                heapq.heappush(ready, key(by_id[user]))
-    if len(out) != len(actions):
-        stuck = sorted(set(by_id) - {a.id for a in out})
-        raise ValueError(f"actions depend on each other in a cycle: {', '.join(stuck)}")
-    return tuple(out)
 
 
 @dataclass
@@ -452,10 +396,13 @@ class _Planner:
 
     def _plan_present(self, site: Site, platform: Platform, place: _Place) -> None:
         declared = self.manifests.servers[platform.spec.server]
-        reasons = self._mode_reasons(declared, place)
-        reasons += self._database_reasons(site, place)
-        vhost_reasons, live = self._vhost_reasons(site, platform, declared, place)
-        reasons += vhost_reasons
+        db_server = self.manifests.db_server_of(site)
+        reasons = mode_reasons(declared, place.site, place.server.user)
+        reasons += database_reasons(
+            self.manifests, site, place.site, self.reachable(db_server.name)
+        )
+        drifted_vhost, live = vhost_reasons(self.manifests, site, platform, declared, place.server)
+        reasons += drifted_vhost
         verify = None
         if reasons:
             verify = self.add(
@@ -491,104 +438,6 @@ class _Planner:
                 path=place.site.path,
                 platform=platform.name,
             )
-
-    def _mode_reasons(self, declared: Server, place: _Place) -> list[str]:
-        seen = place.site
-        modes = seen.modes.as_json()
-        http = declared.spec.services.http
-        group = http.group if http is not None else None
-        reasons: list[str] = []
-        for key, (label, want) in WANTED_MODES.items():
-            mode = modes.get(key)
-            if mode is None:
-                if key != "siteDir":
-                    reasons.append(f"{label} is missing")
-                continue
-            if mode != want:
-                reasons.append(f"{label} mode is {mode}, want {want}")
-            owner_group = seen.owners.get(key)
-            if owner_group and ":" in owner_group:
-                owner, _, got = owner_group.partition(":")
-                user = place.server.user
-                if user and owner != user:
-                    reasons.append(f"{label} owner is {owner}, want {user}")
-                if group and got != group:
-                    reasons.append(f"{label} group is {got}, want {group}")
-        if seen.settings_error:
-            reasons.append(f"settings.php could not be read: {seen.settings_error}")
-        return reasons
-
-    def _database_reasons(self, site: Site, place: _Place) -> list[str]:
-        observed = place.site.database
-        db_server = self.manifests.db_server_of(site)
-        service = db_server.spec.services.db
-        if observed is None or service is None or place.site.settings_error:
-            return []
-        dynamic = set(observed.dynamic)
-        if "*" in dynamic:
-            return []
-        reasons: list[str] = []
-
-        def differs(key: str, got: object, want: object, label: str) -> None:
-            if key not in dynamic and str(got) != str(want):
-                reasons.append(f"settings.php database {label} is {got}, want {want}")
-
-        if service.type == "sqlite":
-            differs("driver", observed.driver, "sqlite", "driver")
-            return reasons
-        generated = database_name(site.name)
-        name = site.spec.db.name or generated
-        user = site.spec.db.user or generated
-        differs("driver", observed.driver, "mysql", "driver")
-        differs("database", observed.name, name, "name")
-        differs("username", observed.username, user, "user")
-        differs("host", observed.host, service.host, "host")
-        differs("port", observed.port, service.port, "port")
-        listing = self.reachable(db_server.name)
-        if (
-            listing is not None
-            and listing.database_server is not None
-            and listing.database_server.error is None
-            and name not in listing.database_server.databases
-        ):
-            reasons.append(f"database {name} is not on {db_server.name}")
-        return reasons
-
-    def _vhost_reasons(
-        self, site: Site, platform: Platform, declared: Server, place: _Place
-    ) -> tuple[list[str], bool | None]:
-        """Drift of the site's vhost, and whether the vhost serves the site (None: unknown)."""
-        http = declared.spec.services.http
-        if http is None or http.type not in ("nginx", "apache"):
-            return [], None
-        directory = http.vhost_dir
-        home = place.server.home
-        if directory.startswith("~/") and home:
-            directory = posixpath.join(home, directory[2:])
-        wanted_path = f"{directory}/{site.name}.conf"
-        vhost = _find_vhost(place.server.vhosts, site.name, wanted_path)
-        if vhost is None:
-            return [f"vhost {wanted_path} is missing"], None
-        if http.type != "nginx" or not vhost.server_names:
-            return [], None
-        reasons: list[str] = []
-        names = set(vhost.server_names)
-        want_names = {site.name, *site.spec.aliases}
-        if names != want_names:
-            reasons.append(
-                f"vhost {vhost.path} serves {' '.join(sorted(names))}, "
-                f"want {' '.join(sorted(want_names))}"
-            )
-        if vhost.root is None:
-            return reasons, False
-        codebase = self.manifests.platform_path(platform)
-        docroot = platform.spec.docroot
-        want_root = codebase if docroot == "." else f"{codebase}/{docroot}"
-        if home and want_root.startswith("~/"):
-            want_root = posixpath.join(home, want_root[2:])
-        if vhost.root != want_root:
-            reasons.append(f"vhost {vhost.path} root is {vhost.root}, want {want_root}")
-        return reasons, True
 
     # ------------------------------------------------------------------ unmanaged
 
@@ -655,19 +504,6 @@ class _Planner:
                 depends_on=deps,
                 path=codebase.path,
             )
-
-
-def _find_vhost(
-    vhosts: Sequence[ObservedVhost], site: str, wanted_path: str
-) -> ObservedVhost | None:
-    exact = next((v for v in vhosts if v.path == wanted_path), None)
-    if exact is not None:
-        return exact
-    filename = f"{site}.conf"
-    named = next((v for v in vhosts if posixpath.basename(v.path) == filename), None)
-    if named is not None:
-        return named
-    return next((v for v in vhosts if site in v.server_names), None)
 
 
 def make_plan(
