@@ -117,6 +117,16 @@ class SQLiteStore:
                 raise
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads seeing one state of the file (a read transaction)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
@@ -171,7 +181,7 @@ class SQLiteStore:
             )
 
     def get_run(self, run_id: int) -> RunRecord | None:
-        with self._lock:
+        with self._snapshot():
             rows = self._read(
                 "SELECT id, revision, trigger, status, plan_json, started_at, ended_at FROM runs"
                 " WHERE id = ?",
@@ -182,7 +192,7 @@ class SQLiteStore:
     def interrupted_runs(self) -> tuple[RunRecord, ...]:
         """The runs still `running`, oldest first, with every action and its steps: for a
         controller starting up, the runs its predecessor never finished."""
-        with self._lock:
+        with self._snapshot():
             rows = self._read(
                 "SELECT id, revision, trigger, status, plan_json, started_at, ended_at FROM runs"
                 " WHERE status = 'running' ORDER BY id"
