@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -223,22 +224,14 @@ def test_php_vhost_served_after_reload(rig_workspace: list[TestHost], index: int
     assert http_get("127.0.0.1", other.http_port, "/", server_name).status == 404
 
 
-_workspace_seen: list[TestHost] = []
-
-
-def test_workspace_is_per_test(rig_workspace: list[TestHost]) -> None:
-    for h, base in zip(rig_workspace, layout.HOST_SPECS, strict=True):
-        assert h.platforms.parent == base.dir / "platforms"
-        assert h.vhost_dir.parent == base.dir / "vhosts"
-        assert h.platforms.is_dir()
-        h.write_file(h.vhost_dir / "x.conf", b"# nothing\n")
-    _workspace_seen.extend(rig_workspace)
-
-
-def test_workspace_was_removed_after_the_test(rig_hosts: list[TestHost]) -> None:
-    if not _workspace_seen:
-        pytest.skip("runs after test_workspace_is_per_test")
-    for h in _workspace_seen:
+def test_workspace_is_per_test_and_removed_afterwards(rig_hosts: list[TestHost]) -> None:
+    with fixtures.workspace(rig_hosts, "ws-" + secrets.token_hex(3)) as scoped:
+        for h, base in zip(scoped, layout.HOST_SPECS, strict=True):
+            assert h.platforms.parent == base.dir / "platforms"
+            assert h.vhost_dir.parent == base.dir / "vhosts"
+            assert h.platforms.is_dir()
+            h.write_file(h.vhost_dir / "x.conf", b"# nothing\n")
+    for h in scoped:
         for d in (h.platforms, h.backups, h.vhost_dir):
             assert not d.exists()
 
@@ -304,21 +297,14 @@ def test_fresh_database_is_dropped_even_on_failure(mariadb_admin: MariaDBAdmin) 
     assert not db.defaults_file.exists()
 
 
-_dbs_seen: list[str] = []
-
-
-def test_fresh_db_fixture_records(fresh_db: object) -> None:
-    assert callable(fresh_db)
-    db: FreshDatabase = fresh_db()
-    _dbs_seen.append(db.name)
-
-
-def test_fresh_db_fixture_dropped_after_the_test(mariadb_admin: MariaDBAdmin) -> None:
-    if not _dbs_seen:
-        pytest.skip("runs after test_fresh_db_fixture_records")
-    for name in _dbs_seen:
-        assert name not in mariadb_admin.databases()
-        assert mariadb_admin.users(name) == set()
+def test_fresh_db_factory_drops_what_it_made(mariadb_admin: MariaDBAdmin) -> None:
+    with fixtures.fresh_databases(mariadb_admin) as make:
+        made = [make(), make()]
+        assert {db.name for db in made} <= mariadb_admin.databases()
+    for db in made:
+        assert db.name not in mariadb_admin.databases()
+        assert mariadb_admin.users(db.name) == set()
+        assert mariadb_admin.users(db.user) == set()
 
 
 # --- git ------------------------------------------------------------------

@@ -92,11 +92,10 @@ def _tag(nodeid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", name)[:40].strip("_") + "-" + secrets.token_hex(3)
 
 
-@pytest.fixture
-def rig_workspace(
-    rig_hosts: list[TestHost], request: pytest.FixtureRequest
-) -> Iterator[list[TestHost]]:
-    tag = _tag(request.node.nodeid)
+@contextlib.contextmanager
+def workspace(rig_hosts: list[TestHost], tag: str) -> Iterator[list[TestHost]]:
+    """Each host scoped to its own `platforms/`, `backups/`, `vhosts/` subdirectory `tag`,
+    removed on exit (nginx reloaded if a vhost was written)."""
     scoped = [h.scoped(tag) for h in rig_hosts]
     for h in scoped:
         pw = pwd.getpwnam(h.user)
@@ -113,6 +112,14 @@ def rig_workspace(
                 shutil.rmtree(d, ignore_errors=True)
             if had_vhosts:
                 web.reload_nginx(layout.spec_for(h.name))
+
+
+@pytest.fixture
+def rig_workspace(
+    rig_hosts: list[TestHost], request: pytest.FixtureRequest
+) -> Iterator[list[TestHost]]:
+    with workspace(rig_hosts, _tag(request.node.nodeid)) as scoped:
+        yield scoped
 
 
 def clean_host(host: TestHost) -> None:
@@ -139,10 +146,17 @@ def mariadb_admin() -> MariaDBAdmin:
 
 @pytest.fixture
 def fresh_db(mariadb_admin: MariaDBAdmin) -> Iterator[Callable[[], FreshDatabase]]:
+    with fresh_databases(mariadb_admin) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def fresh_databases(admin: MariaDBAdmin) -> Iterator[Callable[[], FreshDatabase]]:
+    """A factory of fresh databases, every one dropped (with its user) on exit."""
     with contextlib.ExitStack() as stack:
 
         def make() -> FreshDatabase:
-            return stack.enter_context(mariadb.fresh_database(mariadb_admin))
+            return stack.enter_context(mariadb.fresh_database(admin))
 
         yield make
 
