@@ -38,6 +38,22 @@ from reconciler.journal.schema import migrate
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "SQLiteStore"]
 
+# Record fields in the order of their columns (a step's `index` is the column `idx`).
+_RUN_FIELDS = ("id", "revision", "trigger", "status", "plan_json", "started_at", "ended_at")
+_ACTION_FIELDS = (
+    "id", "run_id", "action_id", "kind", "object_kind", "object_name", "server", "status",
+    "error", "started_at", "ended_at",
+)  # fmt: skip
+_STEP_FIELDS = ("id", "index", "name", "status", "output", "started_at", "ended_at")
+_RUN_COLUMNS = ", ".join(_RUN_FIELDS)
+_ACTION_COLUMNS = ", ".join(_ACTION_FIELDS)
+_STEP_COLUMNS = ", ".join("idx" if f == "index" else f for f in _STEP_FIELDS)
+# built from the constant column lists above only, never from input
+_RUN_BY_ID = f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608
+_RUNS_RUNNING = f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running' ORDER BY id"  # noqa: S608
+_ACTIONS_OF_RUN = f"SELECT {_ACTION_COLUMNS} FROM actions WHERE run_id = ? ORDER BY id"  # noqa: S608
+_STEPS_OF_ACTION = f"SELECT {_STEP_COLUMNS} FROM steps WHERE action_row = ? ORDER BY idx"  # noqa: S608
+
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -182,70 +198,28 @@ class SQLiteStore:
 
     def get_run(self, run_id: int) -> RunRecord | None:
         with self._snapshot():
-            rows = self._read(
-                "SELECT id, revision, trigger, status, plan_json, started_at, ended_at FROM runs"
-                " WHERE id = ?",
-                (run_id,),
-            )
+            rows = self._read(_RUN_BY_ID, (run_id,))
             return self._run_record(rows[0]) if rows else None
 
     def interrupted_runs(self) -> tuple[RunRecord, ...]:
         """The runs still `running`, oldest first, with every action and its steps: for a
         controller starting up, the runs its predecessor never finished."""
         with self._snapshot():
-            rows = self._read(
-                "SELECT id, revision, trigger, status, plan_json, started_at, ended_at FROM runs"
-                " WHERE status = 'running' ORDER BY id"
-            )
+            rows = self._read(_RUNS_RUNNING)
             return tuple(self._run_record(row) for row in rows)
 
     def _run_record(self, row: tuple[Any, ...]) -> RunRecord:
-        actions = self._read(
-            "SELECT id, run_id, action_id, kind, object_kind, object_name, server, status, error,"
-            " started_at, ended_at FROM actions WHERE run_id = ? ORDER BY id",
-            (row[0],),
-        )
+        actions = self._read(_ACTIONS_OF_RUN, (row[0],))
         return RunRecord(
-            id=row[0],
-            revision=row[1],
-            trigger=row[2],
-            status=row[3],
-            plan_json=row[4],
-            started_at=row[5],
-            ended_at=row[6],
+            **dict(zip(_RUN_FIELDS, row, strict=True)),
             actions=tuple(self._action_record(a) for a in actions),
         )
 
     def _action_record(self, row: tuple[Any, ...]) -> ActionRecord:
-        steps = self._read(
-            "SELECT id, idx, name, status, output, started_at, ended_at FROM steps"
-            " WHERE action_row = ? ORDER BY idx",
-            (row[0],),
-        )
+        steps = self._read(_STEPS_OF_ACTION, (row[0],))
         return ActionRecord(
-            id=row[0],
-            run_id=row[1],
-            action_id=row[2],
-            kind=row[3],
-            object_kind=row[4],
-            object_name=row[5],
-            server=row[6],
-            status=row[7],
-            error=row[8],
-            started_at=row[9],
-            ended_at=row[10],
-            steps=tuple(
-                StepRecord(
-                    id=s[0],
-                    index=s[1],
-                    name=s[2],
-                    status=s[3],
-                    output=s[4],
-                    started_at=s[5],
-                    ended_at=s[6],
-                )
-                for s in steps
-            ),
+            **dict(zip(_ACTION_FIELDS, row, strict=True)),
+            steps=tuple(StepRecord(**dict(zip(_STEP_FIELDS, s, strict=True))) for s in steps),
         )
 
     # -- actions and steps ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 from rig.hosts import TestHost
+from unit.test_transport import HOSTILE  # the same table as the unit tests
 
 from reconciler.transport import (
     CommandTimeout,
@@ -27,28 +28,6 @@ from reconciler.transport import (
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-
-HOSTILE = [
-    "$(id)",
-    "`id`",
-    "a; touch /tmp/pwned-by-quoting",
-    "it's",
-    '"double" quotes',
-    "new\nline",
-    "  spaces  around  ",
-    "",
-    "-n",
-    "*",
-    "~",
-    "$HOME",
-    "back\\slash",
-    "tab\there",
-    "| cat",
-    "> /tmp/x",
-    "ünïcödé ✓",
-    "'",
-    "\\'",
-]
 
 
 def transport(h: TestHost, **options: object) -> SshTransport:
