@@ -1,0 +1,153 @@
+"""Running one action's steps on its servers: check, body, markers, undo on failure, redaction.
+
+The only I/O here is through the transports given; everything a step runs was rendered by the
+action's pure builder just before (see `reconciler.actions.script`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.actions.script import DONE, SKIPPED, Step, render_step, step_argv
+from reconciler.drivers.drush import redact
+from reconciler.errors import ReconcilerError
+from reconciler.journal.model import cap_tail
+from reconciler.transport.base import CommandResult, Transport
+
+__all__ = [
+    "ActionOutcome",
+    "StepHooks",
+    "StepOutcome",
+    "run_step",
+    "run_steps",
+]
+
+StepStatus = Literal["done", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    name: str
+    status: StepStatus
+    output: str = ""
+    """The step's output, secrets removed, capped (kept for errors and the journal)."""
+    error: str | None = None
+
+
+@dataclass
+class ActionOutcome:
+    ok: bool
+    steps: list[StepOutcome] = field(default_factory=list)
+    error: str | None = None
+    undone: bool = False
+    transient: bool = False
+    results: dict[str, CommandResult] = field(default_factory=dict)
+    """The raw result of each step that ran, by step name: for the action's own parsing. Holds
+    unredacted output: never log or journal it."""
+
+
+class StepHooks:
+    """Journal callbacks; the default records nothing."""
+
+    async def started(self, index: int, step: Step) -> object:
+        return None
+
+    async def ended(self, token: object, outcome: StepOutcome) -> None:
+        return None
+
+
+def _clean(text: str, secrets: Sequence[str]) -> str:
+    return cap_tail(redact(text, [s for s in secrets if s]).strip())
+
+
+def _summary(result: CommandResult, secrets: Sequence[str]) -> str:
+    out = result.out.replace(DONE, "").replace(SKIPPED, "")
+    both = "\n".join(part for part in (result.err.strip(), out.strip()) if part)
+    return _clean(both, secrets)
+
+
+async def run_step(
+    step: Step, transports: Mapping[str, Transport], *, undo: bool = False
+) -> tuple[StepOutcome, CommandResult | None]:
+    """Run one step (its check, then its body) on the server it names, holding its lock."""
+    transport = transports.get(step.on)
+    if transport is None:
+        return StepOutcome(step.name, "failed", error=f"no {step.on} server for this step"), None
+    script = render_step(step, undo=undo)
+    try:
+        result = await transport.run(
+            step_argv(step.lock), input=script.encode(), timeout=step.timeout
+        )
+    except ReconcilerError as exc:
+        message = _clean(f"{exc}", step.secrets)
+        return StepOutcome(step.name, "failed", error=message), None
+    output = _summary(result, step.secrets)
+    if SKIPPED in result.out and result.ok:
+        return StepOutcome(step.name, "skipped", output), result
+    if DONE not in result.out or not result.ok:
+        last = output.splitlines()[-1] if output else "no output"
+        explained = step.explain(result)
+        if explained is not None:
+            return (
+                StepOutcome(step.name, "failed", output, error=_clean(explained, step.secrets)),
+                result,
+            )
+        return (
+            StepOutcome(
+                step.name,
+                "failed",
+                output,
+                error=f"step {step.name} failed on {transport.server} "
+                f"(exit {result.exit_status}): {last}",
+            ),
+            result,
+        )
+    problem = None if undo else step.expect(result)
+    if problem is not None:
+        return StepOutcome(step.name, "failed", output, error=_clean(problem, step.secrets)), result
+    return StepOutcome(step.name, "done", output), result
+
+
+async def run_steps(
+    steps: Sequence[Step],
+    transports: Mapping[str, Transport],
+    hooks: StepHooks | None = None,
+    *,
+    before_step: Callable[[int, Step], Awaitable[None]] | None = None,
+) -> ActionOutcome:
+    """Run `steps` in order; at the first failure run the undos of the steps before it (newest
+    first) and stop. A step whose check says it is done is skipped."""
+    hooks = hooks or StepHooks()
+    outcome = ActionOutcome(ok=True)
+    for index, step in enumerate(steps):
+        if before_step is not None:
+            await before_step(index, step)
+        token = await hooks.started(index, step)
+        result, raw = await run_step(step, transports)
+        await hooks.ended(token, result)
+        outcome.steps.append(result)
+        if raw is not None:
+            outcome.results[step.name] = raw
+        if result.status != "failed":
+            continue
+        outcome.ok = False
+        outcome.error = result.error
+        outcome.transient = raw is None
+        if raw is not None:
+            outcome.undone = await _undo(steps[:index], transports)
+        return outcome
+    return outcome
+
+
+async def _undo(done: Sequence[Step], transports: Mapping[str, Transport]) -> bool:
+    undone = False
+    for step in reversed(done):
+        if step.undo is None:
+            continue
+        result, _ = await run_step(step, transports, undo=True)
+        undone = True
+        if result.status == "failed":
+            return False
+    return undone
