@@ -11,6 +11,8 @@ import sys
 import click
 
 from reconciler import __version__
+from reconciler.cli.apply_cmd import apply
+from reconciler.cli.backup_cmd import backup, backups
 from reconciler.cli.observe_cmd import observe
 from reconciler.cli.options import global_options
 from reconciler.cli.plan_cmd import plan
@@ -37,6 +39,9 @@ cli.add_command(schema)
 cli.add_command(observe)
 cli.add_command(status)
 cli.add_command(plan)
+cli.add_command(apply)
+cli.add_command(backup)
+cli.add_command(backups)
 
 
 def main(argv: list[str] | None = None) -> None:

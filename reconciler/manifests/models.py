@@ -91,6 +91,12 @@ class HttpService(_Model):
         description="Default `sudo -n nginx -s reload` (without `sudo -n` when the user is root).",
     )
     port: Port = 80
+    listen_address: NetHost | None = Field(
+        default=None,
+        description="The address vhosts listen on (`listen ADDRESS:PORT`); default every "
+        "address (`listen PORT`). Needed where other server blocks listen on a specific address, "
+        "which nginx prefers over a wildcard listen.",
+    )
     fastcgi: FastcgiAddress = "unix:/run/php/php8.2-fpm.sock"
     group: PosixName = "www-data"
 

@@ -11,18 +11,27 @@ from typing import Any
 
 from reconciler.plan.model import Action, Plan
 
-__all__ = ["SYMBOLS", "closing_line", "plan_json", "render_markdown", "render_text"]
+__all__ = [
+    "SYMBOLS",
+    "action_from_json",
+    "closing_line",
+    "plan_json",
+    "render_markdown",
+    "render_text",
+]
 
 SYMBOLS = {"add": "+", "change": "~", "delete": "-"}
 _MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]<>|#])")
 
 
 def closing_line(plan: Plan) -> str:
-    """`Plan: N to add, N to change, N to delete.`, or the no-changes line of a complete plan."""
-    if not plan.actions and plan.complete:
-        return f"No changes. The servers match git at {_short(plan.revision)}."
+    """CONTRACT.md's `Plan: N to add, N to change, N to delete.`, after a "No changes" line when
+    a complete plan has nothing to do (so the summary line is always the last line)."""
     s = plan.summary
-    return f"Plan: {s.add} to add, {s.change} to change, {s.delete} to delete."
+    summary = f"Plan: {s.add} to add, {s.change} to change, {s.delete} to delete."
+    if not plan.actions and plan.complete:
+        return f"No changes. The servers match git at {_short(plan.revision)}.\n{summary}"
+    return summary
 
 
 def _short(revision: str) -> str:
@@ -63,7 +72,7 @@ def _md(text: str) -> str:
 
 def render_markdown(plan: Plan) -> str:
     """For a pull-request comment: the summary line first, the details folded below it."""
-    headline = f"**{closing_line(plan)}** (at `{_short(plan.revision)}`)"
+    headline = f"**{closing_line(plan).replace(chr(10), ' ')}** (at `{_short(plan.revision)}`)"
     if not plan.complete:
         headline += f" — incomplete: not observed: {', '.join(plan.unobserved)}"
     out = [headline, ""]
@@ -98,7 +107,8 @@ def render_markdown(plan: Plan) -> str:
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    """CONTRACT.md's plan document; `notes` and `unobserved` are additions."""
+    """CONTRACT.md's plan document; `notes`, `unobserved` and each action's `path`, `platform`
+    and `source` are additions (apply resumes an interrupted action from them)."""
     s = plan.summary
     return {
         "revision": plan.revision,
@@ -110,6 +120,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "server": a.server,
                 "reason": a.reason,
                 "dependsOn": list(a.depends_on),
+                "path": a.path,
+                "platform": a.platform,
+                "source": a.source,
             }
             for a in plan.actions
         ],
@@ -118,3 +131,20 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "notes": list(plan.notes),
         "unobserved": list(plan.unobserved),
     }
+
+
+def action_from_json(data: dict[str, Any]) -> Action:
+    """An action of `plan_json`'s document, as a journal keeps it (for resuming)."""
+    obj = data["object"]
+    return Action(
+        id=str(data["id"]),
+        kind=data["kind"],
+        object_kind="Site" if obj["kind"] == "Site" else "Platform",
+        object_name=str(obj["name"]),
+        server=str(data["server"]),
+        reason=str(data.get("reason", "")),
+        depends_on=tuple(data.get("dependsOn", ())),
+        path=data.get("path"),
+        platform=data.get("platform"),
+        source=data.get("source"),
+    )

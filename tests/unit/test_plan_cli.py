@@ -111,7 +111,8 @@ def test_no_changes_exits_0(host: Path, tmp_path: Path) -> None:
     try:
         done = _plan(tmp_path, text, "--detailed-exitcode")
         assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout.splitlines()[-1].startswith("No changes. The servers match git at ")
+        assert done.stdout.splitlines()[-2].startswith("No changes. The servers match git at ")
+        assert done.stdout.splitlines()[-1] == "Plan: 0 to add, 0 to change, 0 to delete."
     finally:
         for name in ("a.example.com", "b.example.com"):
             (host / "platforms/p1/web/sites" / name).chmod(0o750)
@@ -121,7 +122,8 @@ def test_empty_plan_says_no_changes(host: Path, tmp_path: Path) -> None:
     text = _server(host).split("---")[0]  # the server only: nothing declared on it
     done = _plan(tmp_path, text, "--detailed-exitcode")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1].startswith("No changes. The servers match git at ")
+    assert done.stdout.splitlines()[-2].startswith("No changes. The servers match git at ")
+    assert done.stdout.splitlines()[-1] == "Plan: 0 to add, 0 to change, 0 to delete."
 
 
 def test_changes_pending_exit_2_only_with_detailed_exitcode(host: Path, tmp_path: Path) -> None:

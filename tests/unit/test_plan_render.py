@@ -12,6 +12,7 @@ from reconciler.plan import (
     render_markdown,
     render_text,
 )
+from reconciler.plan.render import action_from_json
 
 REV = "a" * 40
 ACTIONS = (
@@ -56,9 +57,10 @@ def test_text() -> None:
 
 
 def test_text_no_changes_and_incomplete() -> None:
-    assert render_text(Plan(REV)).splitlines()[-1] == (
-        f"No changes. The servers match git at {REV[:12]}."
-    )
+    assert render_text(Plan(REV)).splitlines()[-2:] == [
+        f"No changes. The servers match git at {REV[:12]}.",
+        "Plan: 0 to add, 0 to change, 0 to delete.",
+    ]
     lines = render_text(Plan(REV, unobserved=("web2",), notes=("web2 down",))).splitlines()
     assert lines[-2] == "The plan is incomplete: not observed: web2."
     assert lines[-1] == "Plan: 0 to add, 0 to change, 0 to delete."
@@ -78,7 +80,10 @@ def test_json_keys_are_the_contract() -> None:
     assert {"revision", "actions", "unmanaged", "summary"} <= set(data)
     assert data["revision"] == REV
     for action in data["actions"]:
-        assert set(action) == {"id", "kind", "object", "server", "reason", "dependsOn"}
+        contract = {"id", "kind", "object", "server", "reason", "dependsOn"}
+        assert contract <= set(action)
+        assert set(action) - contract == {"path", "platform", "source"}  # for resuming
+        assert action_from_json(action) in PLAN.actions
         assert set(action["object"]) == {"kind", "name"}
     assert data["actions"][1]["dependsOn"] == ["platform.build:p1"]
     assert data["unmanaged"] == [{"kind": "Site", "name": "old.example.com", "server": "web1"}]

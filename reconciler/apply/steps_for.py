@@ -1,0 +1,177 @@
+"""From a plan's action to the steps that do it, rendered now from the manifests at the plan's
+revision and what observe just saw (the plan holds intents, never commands).
+
+Pure: no I/O. `ActionWork` says which servers the steps run on ("web", "db").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from reconciler.actions.backup import backup_steps
+from reconciler.actions.context import (
+    PlatformContext,
+    ServerFacts,
+    SiteContext,
+    observed_site_context,
+    platform_context,
+    server_facts,
+    site_context,
+)
+from reconciler.actions.platform import build_steps, delete_platform_steps
+from reconciler.actions.script import Step
+from reconciler.actions.site import (
+    delete_steps,
+    disable_steps,
+    enable_steps,
+    install_steps,
+    verify_steps,
+)
+from reconciler.drivers.backup import new_backup_id
+from reconciler.errors import PermanentError
+from reconciler.manifests.manifestset import ManifestSet
+from reconciler.observe.models import ObservedServer
+from reconciler.plan.drift import database_reasons, vhost_reasons
+from reconciler.plan.model import Action
+
+__all__ = ["ActionWork", "all_facts", "work_for"]
+
+
+@dataclass(frozen=True)
+class ActionWork:
+    steps: list[Step]
+    servers: dict[str, str]
+    """The server name behind each role a step may name: "web", and "db" when there is one."""
+
+
+def all_facts(manifests: ManifestSet, observed: list[ObservedServer]) -> dict[str, ServerFacts]:
+    seen = {o.name: o for o in observed}
+    facts = {}
+    for name, server in manifests.servers.items():
+        o = seen.get(name)
+        facts[name] = server_facts(server, o.user if o else None, o.home if o else None)
+    return facts
+
+
+def _declared_site(
+    manifests: ManifestSet, action: Action, facts: dict[str, ServerFacts]
+) -> SiteContext:
+    site = manifests.sites.get(action.object_name)
+    if site is None:
+        raise PermanentError(f"Site {action.object_name} is no longer declared in git")
+    platform = manifests.platform_of(site)
+    where = platform_context(manifests, platform, facts[platform.spec.server])
+    return site_context(manifests, site, where, facts)
+
+
+def _observed_site(
+    manifests: ManifestSet,
+    action: Action,
+    facts: dict[str, ServerFacts],
+    observed: dict[str, ObservedServer],
+) -> tuple[SiteContext, str | None, str | None]:
+    server = observed.get(action.server)
+    found = server.site(action.object_name) if server is not None else None
+    if server is None or found is None:
+        raise PermanentError(
+            f"Site {action.object_name} is no longer on {action.server}",
+        )
+    codebase, seen = found
+    db = seen.database
+    ctx = observed_site_context(
+        manifests,
+        facts,
+        action.server,
+        codebase.path,
+        codebase.docroot,
+        codebase.name,
+        action.object_name,
+        db.name if db is not None else None,
+        db.username if db is not None else None,
+    )
+    return ctx, codebase.core_version, db.driver if db is not None else None
+
+
+def _roles(ctx: SiteContext) -> dict[str, str]:
+    roles = {"web": ctx.web.name}
+    if ctx.db is not None:
+        roles["db"] = ctx.db.name
+    return roles
+
+
+def _platform_roles(ctx: PlatformContext) -> dict[str, str]:
+    return {"web": ctx.web.name}
+
+
+def work_for(
+    action: Action,
+    manifests: ManifestSet,
+    observed: list[ObservedServer],
+    *,
+    now: datetime | None = None,
+) -> ActionWork:
+    """The steps of `action`; raises `PermanentError` when it cannot be done as planned."""
+    facts = all_facts(manifests, observed)
+    by_name = {o.name: o for o in observed}
+    kind = action.kind
+    if kind == "platform.build":
+        platform = manifests.platforms[action.object_name]
+        pctx = platform_context(manifests, platform, facts[platform.spec.server])
+        return ActionWork(build_steps(pctx), _platform_roles(pctx))
+    if kind == "platform.delete":
+        server = by_name.get(action.server)
+        codebase = next(
+            (p for p in (server.platforms if server else ()) if p.path == action.path), None
+        )
+        if codebase is None or action.path is None:
+            raise PermanentError(f"Platform {action.object_name} is no longer on {action.server}")
+        pctx = PlatformContext(
+            name=action.object_name,
+            web=facts[action.server],
+            codebase=codebase.path,
+            docroot=codebase.docroot or "web",
+            drush_path="vendor/bin/drush",
+        )
+        return ActionWork(delete_platform_steps(pctx), _platform_roles(pctx))
+    if kind == "site.install":
+        ctx = _declared_site(manifests, action, facts)
+        return ActionWork(install_steps(ctx), _roles(ctx))
+    if kind in ("site.enable", "site.disable", "site.verify", "site.delete"):
+        ctx, core, driver = _observed_site(manifests, action, facts, by_name)
+        if kind == "site.enable":
+            return ActionWork(enable_steps(ctx), _roles(ctx))
+        if kind == "site.disable":
+            return ActionWork(disable_steps(ctx), _roles(ctx))
+        if kind == "site.delete":
+            moment = now or datetime.now(UTC)
+            taken = [b.id for b in by_name[action.server].backups]
+            backup_id = new_backup_id(ctx.name, moment, taken)
+            backup = backup_steps(ctx, backup_id, core, driver=driver)
+            return ActionWork(delete_steps(ctx, backup), _roles(ctx))
+        return ActionWork(_verify(ctx, manifests, by_name), _roles(ctx))
+    raise PermanentError(
+        f"{kind} of {action.object_name} is not supported by this version of apply",
+        hint="upgrades and clones come with the next release; until then, plan shows them only",
+    )
+
+
+def _verify(
+    ctx: SiteContext, manifests: ManifestSet, observed: dict[str, ObservedServer]
+) -> list[Step]:
+    site = ctx.site
+    server = observed[ctx.web.name]
+    found = server.site(ctx.name)
+    if site is None or found is None:  # pragma: no cover - verify is of a declared, seen site
+        raise PermanentError(f"Site {ctx.name}: nothing to verify")
+    _, seen = found
+    db_listing = observed.get(ctx.db.name) if ctx.db is not None else None
+    credentials = (
+        seen.modes.settings is None
+        or seen.database is None
+        or bool(database_reasons(manifests, site, seen, db_listing))
+    )
+    platform = manifests.platform_of(site)
+    declared = manifests.servers[platform.spec.server]
+    drifted, _ = vhost_reasons(manifests, site, platform, declared, server)
+    return verify_steps(ctx, credentials=credentials, vhost=bool(drifted))
