@@ -1,19 +1,74 @@
-"""`reconciler status`: every site and platform, declared against observed."""
+"""`reconciler status`: every site and platform, declared against observed, with its health, the
+reasons of its drift (the pending plan's), and the last action the journal recorded."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import dataclass, field
 
 import click
 
-from reconciler.cli.observing import load_and_observe
+from reconciler.apply.health import Health, check_health
 from reconciler.cli.options import GlobalOptions, format_option, global_options, pass_globals
+from reconciler.journal.model import LastAction, Store
+from reconciler.journal.store import open_store
+from reconciler.manifests.loader import load_manifests
+from reconciler.manifests.manifestset import ManifestSet
+from reconciler.observe.gather import observe_all
 from reconciler.observe.sync import ObjectStatus, StatusReport, compute_status
+from reconciler.plan import Plan, PlanRefused, make_plan, plan_json
+from reconciler.transport import Transports
 
-__all__ = ["status", "status_json"]
+__all__ = ["StatusView", "gather_status", "status", "status_json"]
 
 
-def _site_json(row: ObjectStatus) -> dict[str, object]:
+@dataclass
+class StatusView:
+    """What `status` shows: the sync report, health, drift reasons, last actions, the plan."""
+
+    report: StatusReport
+    health: dict[str, Health] = field(default_factory=dict)
+    plan: Plan | None = None
+    last: dict[tuple[str, str], LastAction] = field(default_factory=dict)
+
+    def reasons(self, name: str) -> str:
+        if self.plan is None:
+            return ""
+        return "; ".join(
+            f"{a.kind}: {a.reason}" for a in self.plan.actions if a.object_name == name
+        )
+
+    def health_of(self, row: ObjectStatus) -> str | None:
+        last = self.last.get((row.kind, row.name))
+        if last is not None and last.result == "running":
+            return "Progressing"
+        if last is not None and last.result == "failed":
+            return "Failed"
+        if row.kind == "Site":
+            found = self.health.get(row.name)
+            return found.state if found is not None else None
+        return "Healthy" if row.sync in ("Synced", "OutOfSync") else None
+
+    def reason_of(self, row: ObjectStatus) -> str:
+        parts = [row.reason] if row.reason else []
+        planned = self.reasons(row.name)
+        if planned and planned not in parts:
+            parts.append(planned)
+        found = self.health.get(row.name)
+        if found is not None and found.reason:
+            parts.append(found.reason)
+        last = self.last.get((row.kind, row.name))
+        if last is not None and last.result == "failed" and last.error:
+            parts.append(f"last {last.kind} failed: {last.error}")
+        return "; ".join(parts)
+
+
+def _last_json(last: LastAction | None) -> dict[str, str | None] | None:
+    return last.to_json() if last is not None else None
+
+
+def _site_json(view: StatusView, row: ObjectStatus) -> dict[str, object]:
     site = row.site
     return {
         "name": row.name,
@@ -21,9 +76,9 @@ def _site_json(row: ObjectStatus) -> dict[str, object]:
         "platform": row.platform,
         "coreVersion": row.core_version,
         "sync": row.sync,
-        "health": None,
-        "reason": row.reason,
-        "lastAction": None,
+        "health": view.health_of(row),
+        "reason": view.reason_of(row),
+        "lastAction": _last_json(view.last.get(("Site", row.name))),
         "lastCron": None,
         "retry": None,
         "stats": {
@@ -34,18 +89,22 @@ def _site_json(row: ObjectStatus) -> dict[str, object]:
     }
 
 
-def status_json(report: StatusReport) -> dict[str, object]:
+def status_json(view: StatusView | StatusReport) -> dict[str, object]:
+    if isinstance(view, StatusReport):
+        view = StatusView(view)
+    report = view.report
     return {
         "revision": report.revision,
-        "sites": [_site_json(row) for row in report.sites],
+        "sites": [_site_json(view, row) for row in report.sites],
         "platforms": [
             {
                 "name": row.name,
                 "server": row.server,
                 "coreVersion": row.core_version,
                 "sync": row.sync,
-                "health": None,
-                "reason": row.reason,
+                "health": view.health_of(row),
+                "reason": view.reason_of(row),
+                "lastAction": _last_json(view.last.get(("Platform", row.name))),
                 "modules": [],
             }
             for row in report.platforms
@@ -57,12 +116,14 @@ def status_json(report: StatusReport) -> dict[str, object]:
         "servers": [
             {"name": s.name, "reachable": s.reachable, "error": s.error} for s in report.servers
         ],
-        "pendingPlan": None,
+        "pendingPlan": plan_json(view.plan) if view.plan is not None else None,
     }
 
 
-def _table(rows: list[ObjectStatus]) -> list[str]:
-    header = ("KIND", "NAME", "SERVER", "PLATFORM", "CORE", "SYNC", "REASON")
+def _table(view: StatusView) -> list[str]:
+    report = view.report
+    rows = [*report.platforms, *report.sites, *report.unmanaged]
+    header = ("KIND", "NAME", "SERVER", "PLATFORM", "CORE", "SYNC", "HEALTH", "REASON")
     cells = [header] + [
         (
             r.kind,
@@ -71,7 +132,8 @@ def _table(rows: list[ObjectStatus]) -> list[str]:
             r.platform or "-",
             r.core_version or "-",
             r.sync,
-            r.reason or "",
+            view.health_of(r) or "-",
+            view.reason_of(r),
         )
         for r in rows
     ]
@@ -82,21 +144,53 @@ def _table(rows: list[ObjectStatus]) -> list[str]:
     ]
 
 
+async def gather_status(
+    opts: GlobalOptions, manifests: ManifestSet, store: Store | None
+) -> StatusView:
+    """Observe, check health, plan, and read the journal's last actions."""
+    async with Transports(
+        dict(manifests.servers), ssh_key=opts.ssh_key, known_hosts=opts.known_hosts
+    ) as pool:
+        transports = {name: pool[name] for name in pool}
+        observed = await observe_all(manifests, transports)
+        health = await check_health(manifests, observed, transports)
+    report = compute_status(manifests, observed)
+    try:
+        plan: Plan | None = make_plan(manifests, observed, max_deletes=1_000_000)
+    except PlanRefused as refused:  # pragma: no cover - max_deletes is not a limit here
+        plan = refused.plan
+    view = StatusView(report, health, plan)
+    if store is not None:
+        for row in (*report.sites, *report.platforms):
+            last = store.last_action(row.kind, row.name)
+            if last is not None:
+                view.last[(row.kind, row.name)] = last
+    return view
+
+
+def show_status(view: StatusView, output_format: str) -> None:
+    if output_format == "json":
+        click.echo(json.dumps(status_json(view), indent=2))
+        return
+    for line in _table(view):
+        click.echo(line.rstrip())
+    for server in view.report.servers:
+        if not server.reachable:
+            click.echo(f"server {server.name}: unreachable: {server.error}")
+
+
 @click.command()
 @format_option("text", "json")
 @global_options
 @pass_globals
 def status(opts: GlobalOptions, output_format: str) -> int:
-    """Every site and platform: declared against observed (Synced, OutOfSync, Missing...)."""
-    manifests, servers = load_and_observe(opts)
-    report = compute_status(manifests, servers)
-    if output_format == "json":
-        click.echo(json.dumps(status_json(report), indent=2))
-        return 0
-    rows = [*report.platforms, *report.sites, *report.unmanaged]
-    for line in _table(rows):
-        click.echo(line.rstrip())
-    for server in report.servers:
-        if not server.reachable:
-            click.echo(f"server {server.name}: unreachable: {server.error}")
+    """Every site and platform: sync (Synced, OutOfSync, Missing, Unmanaged), health (Healthy,
+    Degraded, Failed, Progressing), the reasons of drift, and the last action."""
+    manifests = load_manifests(opts.source()).require()
+    store = open_store(opts.state)
+    try:
+        view = asyncio.run(gather_status(opts, manifests, store))
+    finally:
+        store.close()
+    show_status(view, output_format)
     return 0
