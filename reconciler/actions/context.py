@@ -6,6 +6,8 @@ Pure: built from the manifests and the facts observe reported about a server (us
 
 from __future__ import annotations
 
+import grp
+import os
 import posixpath
 from dataclasses import dataclass
 
@@ -20,9 +22,26 @@ __all__ = [
     "ServerFacts",
     "SiteContext",
     "expand",
+    "http_group",
     "platform_context",
     "site_context",
 ]
+
+
+def http_group(server: Server) -> str:
+    """The group PHP runs as on `server`: `services.http.group`, except for PHP's built-in
+    server on this machine (the embedded default) without an explicit group, where PHP runs as
+    the user running the reconciler: then that user's primary group."""
+    http = server.spec.services.http
+    if http is None:
+        return "www-data"
+    if (
+        http.type == "builtin"
+        and server.spec.transport == "local"
+        and "group" not in http.model_fields_set
+    ):
+        return grp.getgrgid(os.getgid()).gr_name
+    return http.group
 
 
 def expand(path: str, home: str) -> str:
@@ -52,8 +71,7 @@ class ServerFacts:
 
     @property
     def group(self) -> str:
-        http = self.http
-        return http.group if http is not None else "www-data"
+        return http_group(self.server)
 
     def path(self, path: str) -> str:
         return expand(path, self.home)

@@ -13,6 +13,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.apply_cmd import apply
 from reconciler.cli.backup_cmd import backup, backups
+from reconciler.cli.demo_cmd import demo
 from reconciler.cli.observe_cmd import observe
 from reconciler.cli.options import global_options
 from reconciler.cli.plan_cmd import plan
@@ -42,6 +43,7 @@ cli.add_command(plan)
 cli.add_command(apply)
 cli.add_command(backup)
 cli.add_command(backups)
+cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 
+from reconciler.actions.context import http_group
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.manifests.models import Platform, Server, Site
 from reconciler.manifests.names import database_name
@@ -28,8 +29,7 @@ WANTED_MODES: dict[str, tuple[str, str]] = {
 def mode_reasons(declared: Server, seen: ObservedSite, login_user: str | None) -> list[str]:
     """Modes, owners and groups of a site against CONTRACT.md's table."""
     modes = seen.modes.as_json()
-    http = declared.spec.services.http
-    group = http.group if http is not None else None
+    group = http_group(declared) if declared.spec.services.http is not None else None
     reasons: list[str] = []
     for key, (label, want) in WANTED_MODES.items():
         mode = modes.get(key)
