@@ -277,9 +277,24 @@ def _site(name: str, acc: _SiteAcc, contents: Mapping[str, bytes]) -> ObservedSi
     )
 
 
+_BUILTIN_RE = re.compile(
+    rb"^# Managed by reconciler: the PHP built-in web server of site (\S+)\.$", re.MULTILINE
+)
+_BUILTIN_KV_RE = re.compile(rb"^(docroot|state)=(.*)$", re.MULTILINE)
+
+
 def _vhost(path: str, size: int, mode: str, text: bytes | None) -> ObservedVhost:
+    """A vhost's server names and root; for PHP's built-in server (the embedded default), its
+    description file: the site's name, and the docroot while it serves the site (none when it
+    answers 503 for a disabled site, like nginx's disabled server block)."""
     names: list[str] = []
     root = None
+    builtin = _BUILTIN_RE.search(text) if text is not None else None
+    if builtin is not None and text is not None:
+        fields = {k.decode(): v.decode("utf-8", "replace") for k, v in _BUILTIN_KV_RE.findall(text)}
+        root = fields.get("docroot") if fields.get("state") == "present" else None
+        site = builtin.group(1).decode("utf-8", "replace")
+        return ObservedVhost(path=path, size=size, mode=mode, server_names=(site,), root=root)
     if text is not None:
         for match in _SERVER_NAME_RE.finditer(text):
             names += match.group(1).decode("utf-8", "replace").split()

@@ -100,7 +100,7 @@ def vhost_reasons(
 ) -> tuple[list[str], bool | None]:
     """Drift of the site's vhost, and whether the vhost serves the site (None: unknown)."""
     http = declared.spec.services.http
-    if http is None or http.type not in ("nginx", "apache"):
+    if http is None or http.type not in ("nginx", "apache", "builtin"):
         return [], None
     directory = http.vhost_dir
     home = server.home
@@ -110,11 +110,11 @@ def vhost_reasons(
     vhost = find_vhost(server.vhosts, site.name, wanted_path)
     if vhost is None:
         return [f"vhost {wanted_path} is missing"], None
-    if http.type != "nginx" or not vhost.server_names:
+    if http.type not in ("nginx", "builtin") or not vhost.server_names:
         return [], None
     reasons: list[str] = []
     names = set(vhost.server_names)
-    want_names = {site.name, *site.spec.aliases}
+    want_names = {site.name, *site.spec.aliases} if http.type == "nginx" else {site.name}
     if names != want_names:
         reasons.append(
             f"vhost {vhost.path} serves {' '.join(sorted(names))}, "
