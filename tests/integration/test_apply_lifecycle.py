@@ -59,7 +59,8 @@ def _credentials(settings: Path) -> dict[str, str]:
     """The `$databases` entry of a settings.php, read by PHP itself (the test runs as root)."""
     code = (
         '$app_root = "/"; $site_path = "x"; include $argv[1]; '
-        'echo json_encode($databases["default"]["default"]);'
+        'echo json_encode($databases["default"]["default"] + '
+        '["hash_salt" => $settings["hash_salt"]]);'
     )
     done = subprocess.run(
         ["php", "-r", code, str(settings)], capture_output=True, text=True, check=True
@@ -110,7 +111,8 @@ def test_install_two_sites_then_converged(
         assert creds["database"] == db and creds["username"] == db
         assert len(creds["password"]) >= 32
         assert _visible_databases(creds, tmp_path) == {db}
-        secrets_seen.append(creds["password"])
+        secrets_seen += [creds["password"], creds["hash_salt"]]
+        assert len(creds["hash_salt"]) >= 32
         assert mariadb_admin.users(db) == {"localhost", "127.0.0.1"}
         page = http_get("127.0.0.1", h01.http_port, "/", site)
         assert page.status == 200, page.body[:300]
