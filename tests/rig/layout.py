@@ -82,10 +82,14 @@ HOST_SPECS: tuple[HostSpec, ...] = (
 )
 """h01 and h02 log in as the unprivileged ``aegir``; h03 logs in as root."""
 
+EXTRA_HOST_SPECS: tuple[HostSpec, ...] = (HostSpec(4, "aegir"),)
+"""Hosts the test fixtures never start (the tests' rig is the three above); h04 (aegir) is
+started by ``benchmarks/apply_bench.py`` for its fourth server."""
+
 
 def spec_for(name: str) -> HostSpec:
-    """The :class:`HostSpec` called *name* (``h01`` ...)."""
-    for spec in HOST_SPECS:
+    """The :class:`HostSpec` called *name* (``h01`` ... ``h04``)."""
+    for spec in (*HOST_SPECS, *EXTRA_HOST_SPECS):
         if spec.name == name:
             return spec
     raise KeyError(name)
