@@ -40,6 +40,7 @@ from reconciler.observe.models import (
 )
 from reconciler.plan.drift import (
     WANTED_MODES,
+    VhostIndex,
     database_reasons,
     mode_reasons,
     vhost_reasons,
@@ -90,6 +91,7 @@ class _Planner:
     found: dict[str, list[_Place]] = field(default_factory=dict)
     built: dict[str, str] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
+    vhost_index: dict[str, VhostIndex] = field(default_factory=dict)
     added: dict[str, str] = field(default_factory=dict)
     leaving: dict[tuple[str, str, str], str] = field(default_factory=dict)
     pending_platform_deletes: list[tuple[ObservedServer, ObservedPlatform, str, str]] = field(
@@ -401,7 +403,12 @@ class _Planner:
         reasons += database_reasons(
             self.manifests, site, place.site, self.reachable(db_server.name)
         )
-        drifted_vhost, live = vhost_reasons(self.manifests, site, platform, declared, place.server)
+        index = self.vhost_index.get(place.server.name)
+        if index is None:
+            index = self.vhost_index[place.server.name] = VhostIndex(place.server.vhosts)
+        drifted_vhost, live = vhost_reasons(
+            self.manifests, site, platform, declared, place.server, index
+        )
         reasons += drifted_vhost
         verify = None
         if reasons:
