@@ -50,7 +50,10 @@ def _explain_test(result: CommandResult) -> str | None:
         return None
     lines = nginx.parse_test_output(result.err)
     shown = "; ".join(lines) if lines else result.err.replace(TEST_FAILED, "").strip()
-    return f"the web server's configuration test failed, the previous vhost was kept: {shown}"
+    return (
+        "the web server's configuration test failed; its configuration was left as it was "
+        f"(the previous vhost put back, or the new one removed): {shown}"
+    )
 
 
 def _nginx_vhost(

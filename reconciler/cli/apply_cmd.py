@@ -120,20 +120,21 @@ async def run_apply(
             )
     finally:
         store.close()
-    failed = result.failed()
+    failed = [r for r in resumed if r.result != "succeeded"] + result.failed()
     if output_format == "json":
         click.echo(
             json.dumps(
                 {
                     "plan": plan_json(plan),
                     "runId": result.run_id,
+                    "resumed": [_result_json(r) for r in resumed],
                     "results": [_result_json(r) for r in result.results],
                 },
                 indent=2,
             )
         )
     elif text:
-        ok = len(result.results) - len(failed)
+        ok = len(resumed) + len(result.results) - len(failed)
         click.echo(f"Apply finished: {ok} succeeded, {len(failed)} failed or skipped.")
         for r in failed:
             click.echo(f"  {r.action.kind} {r.action.object_name}: {r.error}")
