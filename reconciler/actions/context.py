@@ -145,6 +145,12 @@ class SiteContext:
         return posixpath.join(self.private_dir, "config", "sync")
 
     @property
+    def relative_dir(self) -> str:
+        """The site directory relative to the docroot: what settings.php names (Drupal resolves
+        it against DRUPAL_ROOT), so that it stays right when the site moves to another platform."""
+        return f"sites/{self.name}"
+
+    @property
     def sqlite_path(self) -> str:
         return posixpath.join(self.private_dir, "db.sqlite")
 

@@ -27,10 +27,12 @@ __all__ = [
     "SKIPPED",
     "Script",
     "Step",
+    "Transfer",
     "lock_name",
     "q",
     "render_step",
     "step_argv",
+    "stream_argv",
 ]
 
 DONE = "@@reconciler-step-done@@"
@@ -103,7 +105,7 @@ class Step:
     name: str
     script: str
     check: str | None = None
-    on: Literal["web", "db"] = "web"
+    on: str = "web"
     lock: str | None = None
     undo: str | None = None
     timeout: float = 1800.0
@@ -112,6 +114,42 @@ class Step:
     explain: Callable[[CommandResult], str | None] = field(default=_valid, compare=False)
     """For a step that failed: the error in the user's words (e.g. nginx's own lines), or None
     for the default (the last line of its output)."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A step that streams data from one server to another through the controller: the
+    `source_script` writes it to stdout on `source_on` (a site's dump, a tar of its files), the
+    `script` reads it on stdin on `on`. `rewrite` transforms the stream line by line on the way
+    (a clone's `sites/<old>` paths). Scripts travel in argv here (stdin carries the data), so
+    they must hold no secret: drush reads credentials from settings.php on each side.
+
+    `check` and `undo` run on `on`, like a `Step`'s."""
+
+    name: str
+    source_on: str
+    source_script: str
+    script: str
+    on: str = "web"
+    check: str | None = None
+    lock: str | None = None
+    source_lock: str | None = None
+    undo: str | None = None
+    timeout: float = 6 * 3600.0
+    rewrite: Callable[[bytes], bytes] | None = field(default=None, compare=False)
+    secrets: tuple[str, ...] = ()
+
+    def as_step(self, body: str) -> Step:
+        """A plain step on the destination (for the check and the undo)."""
+        return Step(
+            name=self.name,
+            script=body,
+            check=self.check,
+            on=self.on,
+            lock=self.lock,
+            undo=self.undo,
+            secrets=self.secrets,
+        )
 
 
 def render_step(step: Step, *, undo: bool = False) -> str:
@@ -125,6 +163,21 @@ def render_step(step: Step, *, undo: bool = False) -> str:
     lines.append(body.rstrip("\n"))
     lines.append(f"echo {DONE}")
     return "\n".join(lines) + "\n"
+
+
+def stream_argv(script: str, lock: str | None, timeout: int = LOCK_TIMEOUT) -> list[str]:
+    """A streaming side of a `Transfer`: `script` run by `sh -c` (stdin/stdout are the data),
+    under `lock` when given."""
+    body = "set -eu\numask 077\n" + script
+    if lock is None:
+        return ["sh", "-c", body]
+    if "/" in lock or lock.startswith("."):
+        raise ValueError(f"not a lock name: {lock!r}")
+    wrapper = (
+        'd="$HOME/.reconciler/locks" && mkdir -p "$d" && chmod 700 "$HOME/.reconciler" "$d" && '
+        f'exec flock -o -w {int(timeout)} "$d/"{q(lock)} sh -c "$0"'
+    )
+    return ["sh", "-c", wrapper, body]
 
 
 def step_argv(lock: str | None, timeout: int = LOCK_TIMEOUT) -> list[str]:

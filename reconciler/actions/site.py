@@ -98,7 +98,7 @@ def credential_steps(ctx: SiteContext) -> list[Step]:
     database: MysqlDatabase | SqliteDatabase
     secrets: tuple[str, ...] = (salt,)
     if ctx.sqlite:
-        database = SqliteDatabase(path=ctx.sqlite_path)
+        database = SqliteDatabase(path=f"{ctx.relative_dir}/private/db.sqlite")
     else:
         assert ctx.db_service is not None
         password = generate_password()
@@ -126,8 +126,8 @@ def credential_steps(ctx: SiteContext) -> list[Step]:
         site=ctx.name,
         database=database,
         hash_salt=salt,
-        config_sync_directory=ctx.config_sync,
-        file_private_path=ctx.private_dir,
+        config_sync_directory=f"{ctx.relative_dir}/private/config/sync",
+        file_private_path=f"{ctx.relative_dir}/private",
         trusted_hosts=trusted,
     )
     script = Script().raw(unseal_site_dir_script(ctx.site_dir))

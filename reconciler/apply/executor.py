@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from reconciler.actions.script import Step
-from reconciler.apply.runner import ActionOutcome, StepHooks, StepOutcome, run_steps
+from reconciler.apply.runner import ActionOutcome, AnyStep, StepHooks, StepOutcome, run_steps
 from reconciler.apply.steps_for import work_for
 from reconciler.errors import ReconcilerError
 from reconciler.journal.model import StepStatus, Store
@@ -65,7 +64,7 @@ class _Journal(StepHooks):
         self.row = action_row
         self.progress = progress
 
-    async def started(self, index: int, step: Step) -> object:
+    async def started(self, index: int, step: AnyStep) -> object:
         self.progress(step.name)
         if self.store is None or self.row is None:
             return None

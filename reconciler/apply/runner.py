@@ -10,19 +10,31 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reconciler.actions.script import DONE, SKIPPED, Step, render_step, step_argv
+from reconciler.actions.script import (
+    DONE,
+    SKIPPED,
+    Step,
+    Transfer,
+    render_step,
+    step_argv,
+    stream_argv,
+)
 from reconciler.drivers.drush import redact
 from reconciler.errors import ReconcilerError
 from reconciler.journal.model import cap_tail
-from reconciler.transport.base import CommandResult, Transport
+from reconciler.transport.base import CommandResult, Process, Transport
 
 __all__ = [
     "ActionOutcome",
+    "AnyStep",
     "StepHooks",
     "StepOutcome",
     "run_step",
     "run_steps",
+    "run_transfer",
 ]
+
+AnyStep = Step | Transfer
 
 StepStatus = Literal["done", "skipped", "failed"]
 
@@ -51,7 +63,7 @@ class ActionOutcome:
 class StepHooks:
     """Journal callbacks; the default records nothing."""
 
-    async def started(self, index: int, step: Step) -> object:
+    async def started(self, index: int, step: AnyStep) -> object:
         return None
 
     async def ended(self, token: object, outcome: StepOutcome) -> None:
@@ -110,12 +122,69 @@ async def run_step(
     return StepOutcome(step.name, "done", output), result
 
 
+async def _pump(source: Process, dest: Process, rewrite: Callable[[bytes], bytes] | None) -> int:
+    """Copy source's stdout into dest's stdin (through `rewrite`, whole lines at a time)."""
+    total = 0
+    pending = b""
+    while True:
+        chunk = await source.read(1 << 20)
+        if not chunk:
+            break
+        if rewrite is not None:
+            pending += chunk
+            cut = pending.rfind(b"\n") + 1
+            if not cut:
+                continue
+            chunk, pending = rewrite(pending[:cut]), pending[cut:]
+        total += len(chunk)
+        await dest.write(chunk)
+    if pending and rewrite is not None:
+        tail = rewrite(pending)
+        total += len(tail)
+        await dest.write(tail)
+    await dest.close_stdin()
+    return total
+
+
+async def run_transfer(
+    transfer: Transfer, transports: Mapping[str, Transport]
+) -> tuple[StepOutcome, CommandResult | None]:
+    """Stream from the source server to the destination through the controller."""
+    source = transports.get(transfer.source_on)
+    dest = transports.get(transfer.on)
+    if source is None or dest is None:
+        missing = transfer.source_on if source is None else transfer.on
+        return StepOutcome(transfer.name, "failed", error=f"no {missing} server"), None
+    if transfer.check is not None:
+        probe, raw = await run_step(transfer.as_step(":\n"), transports)
+        if probe.status == "skipped" or raw is None:
+            return probe, raw
+    try:
+        reader = await source.stream(stream_argv(transfer.source_script, transfer.source_lock))
+        writer = await dest.stream(stream_argv(transfer.script, transfer.lock))
+        moved = await _pump(reader, writer, transfer.rewrite)
+        sent = await reader.wait(timeout=transfer.timeout)
+        got = await writer.wait(timeout=transfer.timeout)
+    except ReconcilerError as exc:
+        return StepOutcome(transfer.name, "failed", error=_clean(f"{exc}", transfer.secrets)), None
+    for side, result in (("source", sent), ("destination", got)):
+        if not result.ok:
+            output = _clean(result.err, transfer.secrets)
+            last = output.splitlines()[-1] if output else "no output"
+            error = (
+                f"step {transfer.name} failed on the {side} {result.server} "
+                f"(exit {result.exit_status}): {last}"
+            )
+            return StepOutcome(transfer.name, "failed", output, error=error), result
+    return StepOutcome(transfer.name, "done", f"{moved} bytes transferred"), got
+
+
 async def run_steps(
-    steps: Sequence[Step],
+    steps: Sequence[AnyStep],
     transports: Mapping[str, Transport],
     hooks: StepHooks | None = None,
     *,
-    before_step: Callable[[int, Step], Awaitable[None]] | None = None,
+    before_step: Callable[[int, AnyStep], Awaitable[None]] | None = None,
 ) -> ActionOutcome:
     """Run `steps` in order; at the first failure run the undos of the steps before it (newest
     first) and stop. A step whose check says it is done is skipped."""
@@ -125,7 +194,10 @@ async def run_steps(
         if before_step is not None:
             await before_step(index, step)
         token = await hooks.started(index, step)
-        result, raw = await run_step(step, transports)
+        if isinstance(step, Transfer):
+            result, raw = await run_transfer(step, transports)
+        else:
+            result, raw = await run_step(step, transports)
         await hooks.ended(token, result)
         outcome.steps.append(result)
         if raw is not None:
@@ -141,12 +213,13 @@ async def run_steps(
     return outcome
 
 
-async def _undo(done: Sequence[Step], transports: Mapping[str, Transport]) -> bool:
+async def _undo(done: Sequence[AnyStep], transports: Mapping[str, Transport]) -> bool:
     undone = False
     for step in reversed(done):
         if step.undo is None:
             continue
-        result, _ = await run_step(step, transports, undo=True)
+        plain = step.as_step(":\n") if isinstance(step, Transfer) else step
+        result, _ = await run_step(plain, transports, undo=True)
         undone = True
         if result.status == "failed":
             return False

@@ -6,6 +6,7 @@ Pure: no I/O. `ActionWork` says which servers the steps run on ("web", "db").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,7 +21,6 @@ from reconciler.actions.context import (
     site_context,
 )
 from reconciler.actions.platform import build_steps, delete_platform_steps
-from reconciler.actions.script import Step
 from reconciler.actions.site import (
     delete_steps,
     disable_steps,
@@ -28,6 +28,7 @@ from reconciler.actions.site import (
     install_steps,
     verify_steps,
 )
+from reconciler.apply.runner import AnyStep
 from reconciler.drivers.backup import new_backup_id
 from reconciler.errors import PermanentError
 from reconciler.manifests.manifestset import ManifestSet
@@ -40,7 +41,7 @@ __all__ = ["ActionWork", "all_facts", "work_for"]
 
 @dataclass(frozen=True)
 class ActionWork:
-    steps: list[Step]
+    steps: Sequence[AnyStep]
     servers: dict[str, str]
     """The server name behind each role a step may name: "web", and "db" when there is one."""
 
@@ -158,7 +159,7 @@ def work_for(
 
 def _verify(
     ctx: SiteContext, manifests: ManifestSet, observed: dict[str, ObservedServer]
-) -> list[Step]:
+) -> Sequence[AnyStep]:
     site = ctx.site
     server = observed[ctx.web.name]
     found = server.site(ctx.name)

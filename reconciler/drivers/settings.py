@@ -73,7 +73,8 @@ class MysqlDatabase:
 
 @dataclass(frozen=True)
 class SqliteDatabase:
-    """A SQLite database: the absolute path of the site's ``private/db.sqlite``."""
+    """A SQLite database: the site's ``private/db.sqlite``, absolute or relative to the docroot
+    (``sites/<site>/private/db.sqlite``)."""
 
     path: str
 
@@ -102,7 +103,8 @@ def render_settings_php(
     """The complete ``settings.php`` of the site *site*.
 
     *config_sync_directory*, *file_private_path* and *file_temp_path* (omitted when ``None``)
-    are absolute paths; *trusted_hosts* the host names the site answers to (at least one;
+    are absolute paths or paths under `sites/` relative to the docroot; *trusted_hosts* the
+    host names the site answers to (at least one;
     duplicates are written once).
     """
     _check_host("site", site)
@@ -230,6 +232,14 @@ def _check_text(argument: str, value: str, *, required: bool) -> None:
 
 
 def _check_path(argument: str, path: str) -> None:
+    """An absolute path, or one relative to the docroot starting with `sites/` (what Drupal
+    resolves against DRUPAL_ROOT): the reconciler writes relative ones, so that a site's
+    settings.php stays right when its directory moves to another platform."""
     _check_text(argument, path, required=True)
-    if not path.startswith("/"):
-        raise ValueError(f"{argument}: not an absolute path: {path!r}")
+    if not (path.startswith("/") or path.startswith("sites/")):
+        raise ValueError(
+            f"{argument}: not an absolute path nor one under sites/ (relative to the docroot): "
+            f"{path!r}"
+        )
+    if ".." in path.split("/"):
+        raise ValueError(f"{argument}: holds a '..' component: {path!r}")

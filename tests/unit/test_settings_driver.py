@@ -282,6 +282,7 @@ SECRET = "s3cr3t-Value"
         ({"database": MysqlDatabase("db", "u", "p", "h", True)}, "database.port"),
         ({"database": MysqlDatabase("db", "u", "p", "h", 3306, "pgsql")}, "database.driver"),
         ({"database": SqliteDatabase("private/db.sqlite")}, "database.path: not an absolute"),
+        ({"database": SqliteDatabase("sites/../x.sqlite")}, "database.path: holds a '..'"),
         ({"database": SqliteDatabase("/a\n/db.sqlite")}, "database.path"),
         ({"database": SqliteDatabase("")}, "database.path"),
         ({"config_sync_directory": "private/config/sync"}, "config_sync_directory"),

@@ -114,7 +114,7 @@ def test_sqlite_install_has_no_database_server_step() -> None:
     assert "database and user" not in [s.name for s in steps]
     assert ctx.platform.codebase == "/home/aegir/p1"
     settings = next(s for s in steps if s.name == "settings.php")
-    assert "/home/aegir/p1/web/sites/www.example.com/private/db.sqlite" in settings.script
+    assert "'sites/www.example.com/private/db.sqlite'" in settings.script
 
 
 def test_the_expensive_and_destructive_steps_are_checked_or_last() -> None:

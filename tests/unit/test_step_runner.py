@@ -8,7 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from reconciler.actions.script import Script, Step, render_step, step_argv
+from reconciler.actions.script import Script, Step, Transfer, render_step, step_argv
 from reconciler.apply.runner import run_step, run_steps
 from reconciler.transport.local import LocalTransport
 
@@ -99,3 +99,42 @@ def test_a_held_lock_makes_the_next_step_wait(tmp_path: Path) -> None:
     waited = asyncio.run(both())
     assert log.read_text().split() == ["slow", "fast"]
     assert waited > 0.3
+
+
+def test_a_transfer_streams_through_the_rewrite(tmp_path: Path) -> None:
+    target = tmp_path / "copy"
+    lines = b"".join(b"row %d sites/old.example.com/files\n" % i for i in range(50_000))
+    source_file = tmp_path / "dump"
+    source_file.write_bytes(lines)
+    transfer = Transfer(
+        name="copy",
+        source_on="src",
+        source_script=f"cat '{source_file}'\n",
+        script=f"cat > '{target}'\n",
+        on="web",
+        rewrite=lambda data: data.replace(b"sites/old.example.com", b"sites/new.example.com"),
+    )
+    transports = {"web": LocalTransport("a"), "src": LocalTransport("b")}
+    outcome = asyncio.run(run_steps([transfer], transports))
+    assert outcome.ok, outcome.error
+    assert target.read_bytes() == lines.replace(b"old.example.com", b"new.example.com")
+
+
+def test_a_failing_transfer_side_is_named_and_undone(tmp_path: Path) -> None:
+    made = tmp_path / "made"
+    first = Step(name="make", script=f"touch '{made}'\n", undo=f"rm -f '{made}'\n")
+    transfer = Transfer(
+        name="copy", source_on="web", source_script="echo nope >&2; exit 4\n", script="cat\n"
+    )
+    outcome = asyncio.run(run_steps([first, transfer], _t()))
+    assert not outcome.ok
+    assert outcome.error is not None and "source" in outcome.error and "nope" in outcome.error
+    assert outcome.undone and not made.exists()
+
+
+def test_a_transfer_whose_check_passes_is_skipped(tmp_path: Path) -> None:
+    transfer = Transfer(
+        name="copy", source_on="web", source_script="exit 9\n", script="cat\n", check="true"
+    )
+    outcome = asyncio.run(run_steps([transfer], _t()))
+    assert outcome.ok and outcome.steps[0].status == "skipped"
