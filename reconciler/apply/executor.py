@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Literal
 
 from reconciler.apply.runner import ActionOutcome, AnyStep, StepHooks, StepOutcome, run_steps
-from reconciler.apply.steps_for import work_for
+from reconciler.apply.steps_for import backup_id_of, work_for
 from reconciler.errors import ReconcilerError
 from reconciler.journal.model import StepStatus, Store
 from reconciler.manifests.manifestset import ManifestSet
@@ -102,7 +102,9 @@ class Applier:
 
     # ---------------------------------------------------------------- one action
 
-    async def run_action(self, action: Action, run_id: int | None) -> ActionResult:
+    async def run_action(
+        self, action: Action, run_id: int | None, *, backup_id: str | None = None
+    ) -> ActionResult:
         row = None
         if self.store is not None and run_id is not None:
             row = self.store.record_action_start(
@@ -116,7 +118,7 @@ class Applier:
         self.progress("start", action, action.reason)
         try:
             moment = self.now() if self.now is not None else None
-            work = work_for(action, self.manifests, self.observed, now=moment)
+            work = work_for(action, self.manifests, self.observed, now=moment, backup_id=backup_id)
             transports = {role: self.transports[name] for role, name in work.servers.items()}
         except (ReconcilerError, KeyError, ValueError) as exc:
             message = exc.message if isinstance(exc, ReconcilerError) else str(exc)
@@ -152,7 +154,12 @@ class Applier:
             self.store.end_run(run_id, "succeeded" if result.ok else "failed")
         return result
 
-    async def _schedule(self, actions: list[Action], run_id: int | None) -> list[ActionResult]:
+    async def _schedule(
+        self,
+        actions: list[Action],
+        run_id: int | None,
+        backups: dict[str, str] | None = None,
+    ) -> list[ActionResult]:
         done: dict[str, asyncio.Event] = {a.id: asyncio.Event() for a in actions}
         results: dict[str, ActionResult] = {}
         limits = {
@@ -170,7 +177,9 @@ class Applier:
                             return
                 limit = limits.get(action.server) or asyncio.Semaphore(1)
                 async with limit:
-                    results[action.id] = await self.run_action(action, run_id)
+                    results[action.id] = await self.run_action(
+                        action, run_id, backup_id=(backups or {}).get(action.id)
+                    )
             finally:
                 done[action.id].set()
 
@@ -209,10 +218,15 @@ class Applier:
                 if a.status == "running" and a.action_id in intents
             ]
             todo = [a for a in unfinished if self._still_wanted(a)]
+            backups = {}
+            for record in run.actions:
+                found = backup_id_of([step.name for step in record.steps])
+                if found is not None:
+                    backups[record.action_id] = found
             for action in unfinished:
                 if action not in todo:
                     self.progress("skipped", action, "interrupted, no longer declared as planned")
-            results += await self._schedule(todo, run.id)
+            results += await self._schedule(todo, run.id, backups)
             self.store.mark_interrupted(run.id)
         return results
 

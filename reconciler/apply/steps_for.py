@@ -7,7 +7,7 @@ Pure: no I/O. `ActionWork` says which servers the steps run on ("web", "db").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from reconciler.actions.backup import backup_steps
@@ -21,6 +21,7 @@ from reconciler.actions.context import (
     site_context,
 )
 from reconciler.actions.platform import build_steps, delete_platform_steps
+from reconciler.actions.script import Step
 from reconciler.actions.site import (
     delete_steps,
     disable_steps,
@@ -36,7 +37,9 @@ from reconciler.observe.models import ObservedServer
 from reconciler.plan.drift import database_reasons, vhost_reasons
 from reconciler.plan.model import Action
 
-__all__ = ["ActionWork", "all_facts", "work_for"]
+__all__ = ["BACKUP_STEP_PREFIX", "ActionWork", "all_facts", "backup_id_of", "work_for"]
+
+BACKUP_STEP_PREFIX = "backup "
 
 
 @dataclass(frozen=True)
@@ -105,14 +108,71 @@ def _platform_roles(ctx: PlatformContext) -> dict[str, str]:
     return {"web": ctx.web.name}
 
 
+def _backup(
+    ctx: SiteContext,
+    server: ObservedServer | None,
+    core: str | None,
+    driver: str | None,
+    now: datetime | None,
+    backup_id: str | None,
+) -> list[Step]:
+    """The safety backup an action takes first. Its id is in the step's name, so that a resumed
+    action takes (or finds) the same backup instead of a new one of a half-changed site."""
+    if backup_id is None:
+        taken = [b.id for b in server.backups] if server is not None else []
+        backup_id = new_backup_id(ctx.name, now or datetime.now(UTC), taken)
+    steps = backup_steps(ctx, backup_id, core, driver=driver)
+    return [replace(step, name=f"{BACKUP_STEP_PREFIX}{backup_id}") for step in steps]
+
+
+def backup_id_of(step_names: Sequence[str]) -> str | None:
+    """The id of the safety backup an interrupted action had started (its step's name)."""
+    for name in step_names:
+        if name.startswith(BACKUP_STEP_PREFIX):
+            return name.removeprefix(BACKUP_STEP_PREFIX)
+    return None
+
+
+def _located(
+    manifests: ManifestSet,
+    facts: dict[str, ServerFacts],
+    observed: dict[str, ObservedServer],
+    name: str,
+    path: str | None = None,
+) -> tuple[SiteContext, ObservedServer, str | None, str | None] | None:
+    """A site where observe found it (at `path` when given): its context, server, core version
+    and database driver."""
+    for server in observed.values():
+        for codebase in server.platforms:
+            for seen in codebase.sites:
+                if seen.name != name or (path is not None and seen.path != path):
+                    continue
+                db = seen.database
+                ctx = observed_site_context(
+                    manifests,
+                    facts,
+                    server.name,
+                    codebase.path,
+                    codebase.docroot,
+                    codebase.name,
+                    name,
+                    db.name if db is not None else None,
+                    db.username if db is not None else None,
+                )
+                return ctx, server, codebase.core_version, db.driver if db else None
+    return None
+
+
 def work_for(
     action: Action,
     manifests: ManifestSet,
     observed: list[ObservedServer],
     *,
     now: datetime | None = None,
+    backup_id: str | None = None,
 ) -> ActionWork:
-    """The steps of `action`; raises `PermanentError` when it cannot be done as planned."""
+    """The steps of `action`; raises `PermanentError` when it cannot be done as planned.
+    `backup_id`: the safety backup an interrupted run of this action had started."""
     facts = all_facts(manifests, observed)
     by_name = {o.name: o for o in observed}
     kind = action.kind
@@ -145,16 +205,71 @@ def work_for(
         if kind == "site.disable":
             return ActionWork(disable_steps(ctx), _roles(ctx))
         if kind == "site.delete":
-            moment = now or datetime.now(UTC)
-            taken = [b.id for b in by_name[action.server].backups]
-            backup_id = new_backup_id(ctx.name, moment, taken)
-            backup = backup_steps(ctx, backup_id, core, driver=driver)
+            server = by_name.get(action.server)
+            backup = _backup(ctx, server, core, driver, now, backup_id)
             return ActionWork(delete_steps(ctx, backup), _roles(ctx))
         return ActionWork(_verify(ctx, manifests, by_name), _roles(ctx))
+    if kind == "site.upgrade":
+        return _upgrade(action, manifests, facts, by_name, now, backup_id)
+    if kind == "site.clone":
+        return _clone(action, manifests, facts, by_name)
     raise PermanentError(
         f"{kind} of {action.object_name} is not supported by this version of apply",
         hint="upgrades and clones come with the next release; until then, plan shows them only",
     )
+
+
+def _roles_of(target: SiteContext, source: SiteContext) -> dict[str, str]:
+    roles = _roles(target)
+    roles["src"] = source.web.name
+    if source.db is not None:
+        roles["srcdb"] = source.db.name
+    return roles
+
+
+def _upgrade(
+    action: Action,
+    manifests: ManifestSet,
+    facts: dict[str, ServerFacts],
+    observed: dict[str, ObservedServer],
+    now: datetime | None,
+    backup_id: str | None,
+) -> ActionWork:
+    """Roles: "src"/"srcdb" where the site is now, "web"/"db" where it goes."""
+    from reconciler.actions.upgrade import upgrade_steps
+
+    found = _located(manifests, facts, observed, action.object_name, action.path)
+    if found is None:
+        raise PermanentError(f"Site {action.object_name} is no longer at {action.path}")
+    old, server, core, driver = found
+    new = _declared_site(manifests, action, facts)
+    backup = _backup(old, server, core, driver, now, backup_id)
+    steps = upgrade_steps(old, new, backup=backup, core_version=core)
+    return ActionWork(steps, _roles_of(new, old))
+
+
+def _clone(
+    action: Action,
+    manifests: ManifestSet,
+    facts: dict[str, ServerFacts],
+    observed: dict[str, ObservedServer],
+) -> ActionWork:
+    """Roles: "src"/"srcdb" for the site copied (where observe found it, or where git declares
+    it when this plan installs it), "web"/"db" for the new site."""
+    from reconciler.actions.clone import clone_steps
+
+    if action.source is None:  # pragma: no cover - the planner always names the source
+        raise PermanentError(f"Site {action.object_name}: a clone without a source")
+    target = _declared_site(manifests, action, facts)
+    found = _located(manifests, facts, observed, action.source)
+    if found is not None:
+        source = found[0]
+    else:
+        declared = manifests.sites.get(action.source)
+        if declared is None:
+            raise PermanentError(f"Site {action.object_name}: its source {action.source} is gone")
+        source = _declared_site(manifests, replace(action, object_name=action.source), facts)
+    return ActionWork(clone_steps(target, source), _roles_of(target, source))
 
 
 def _verify(

@@ -262,6 +262,15 @@ class Drush:
         """The file `sql_dump(result_file, gzip=...)` writes (before token replacement)."""
         return result_file + ".gz" if gzip else result_file
 
+    def sql_cli(self) -> list[str]:
+        """`sql:cli`: without a TTY it pipes its stdin into the database client (`drush sql:cli <
+        dump.sql` imports), credentials from settings.php passed by drush, never on our line."""
+        return self._argv("sql:cli")
+
+    def sql_drop(self) -> list[str]:
+        """`sql:drop -y`: drops every table of the site's database (not the database)."""
+        return self._argv("sql:drop", yes=True)
+
     def sql_query(self, sql: str) -> list[str]:
         """`sql:query <sql>`: the client's raw output (tab-separated rows, then an extra empty
         line, §7: `parse_sql_query`). No `--format`."""
