@@ -147,15 +147,17 @@ def remove_vhost_steps(ctx: SiteContext) -> list[Step]:
 # ---------------------------------------------------------------- health
 
 _HTTP_PROBE = (
-    # GET argv[1] with Host argv[2] until it answers one of the codes in argv[3] or 15 s pass:
-    # a reload takes effect when the web server's new workers start, a moment after it returns.
+    # GET argv[1] with Host argv[2] until it answers one of the codes in argv[3] three times in
+    # a row, or 15 s pass: a reload takes effect when the web server's new workers start, a
+    # moment after the reload command returns, and old workers may still answer meanwhile.
     '$c = stream_context_create(["http" => ["header" => "Host: " . $argv[2], '
     '"ignore_errors" => true, "follow_location" => 0, "timeout" => 10]]); '
-    '$want = explode(",", $argv[3]); $end = microtime(true) + 15; '
+    '$want = explode(",", $argv[3]); $end = microtime(true) + 15; $ok = 0; '
     "do { $http_response_header = []; @file_get_contents($argv[1], false, $c); "
     "$h = $http_response_header; "
     '$code = isset($h[0]) ? (explode(" ", $h[0])[1] ?? "0") : "0"; '
-    "if (in_array($code, $want, true)) break; usleep(250000); } "
+    "if (in_array($code, $want, true)) { if (++$ok >= 3) break; usleep(100000); continue; } "
+    "$ok = 0; usleep(250000); } "
     "while (microtime(true) < $end); "
     'echo "HTTP=", $code, "\\n";'
 )
