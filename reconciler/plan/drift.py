@@ -1,4 +1,6 @@
-"""Drift of a site that is where git wants it: modes, owners, database settings, vhost.
+"""Drift of a site that is where git wants it: modes, owners, database settings, vhost; and
+where a site's database is now (`database_home`), so that a database on another server is moved,
+never replaced by an empty one.
 
 Pure functions of the declared and the observed state; each reason is one line a user reads in
 the plan ("settings.php mode is 0644, want 0440").
@@ -7,7 +9,8 @@ the plan ("settings.php mode is 0644, want 0440").
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from reconciler.actions.context import http_group
 from reconciler.manifests.manifestset import ManifestSet
@@ -17,10 +20,17 @@ from reconciler.observe.models import ObservedServer, ObservedSite, ObservedVhos
 
 __all__ = [
     "WANTED_MODES",
+    "DatabaseHome",
     "VhostIndex",
+    "address_drift",
+    "database_home",
     "database_reasons",
+    "engine_change",
     "find_vhost",
     "mode_reasons",
+    "names_service",
+    "same_machine",
+    "unreachable_service",
     "vhost_reasons",
 ]
 
@@ -59,18 +69,222 @@ def mode_reasons(declared: Server, seen: ObservedSite, login_user: str | None) -
     return reasons
 
 
-def database_reasons(
-    manifests: ManifestSet, site: Site, seen: ObservedSite, listing: ObservedServer | None
-) -> list[str]:
-    """The database named in settings.php against the declared (or generated) one."""
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+"""Host names that, in a site's settings.php, mean the machine the site runs on."""
+
+MYSQL_DEFAULT_PORT = 3306
+"""The port Drupal uses when settings.php names none."""
+
+
+@dataclass(frozen=True)
+class DatabaseHome:
+    """Where the MariaDB/MySQL database a site's settings.php names is now.
+
+    `server` is the declared Server holding it, or None when that cannot be told; `unknown` then
+    says why. `address` is the host and port settings.php names (`127.0.0.1:3306`), `name` the
+    database."""
+
+    server: str | None
+    address: str
+    name: str | None
+    unknown: str = ""
+
+
+def _port(value: object) -> int | None:
+    if value is None or value == "":
+        return MYSQL_DEFAULT_PORT
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _machine(server: Server) -> str:
+    address = server.spec.effective_address.lower()
+    return "loopback" if address in LOOPBACK else address
+
+
+def same_machine(manifests: ManifestSet, one: str, other: str) -> bool:
+    """Whether two declared servers are one machine: the same server, or the same `address`
+    (`host` without one; `localhost` and `127.0.0.1` are one)."""
+    servers = manifests.servers
+    return one == other or _machine(servers[one]) == _machine(servers[other])
+
+
+def names_service(
+    manifests: ManifestSet, web: str, server: str, host: object, port: object
+) -> bool:
+    """Whether `host:port`, in the settings.php of a site on the web server `web`, is `server`'s
+    `services.db`: the same host and port, where a loopback host (`127.0.0.1`, `localhost`) is
+    the database of the site's own machine only."""
+    service = manifests.servers[server].spec.services.db
+    if service is None or service.type == "sqlite" or _port(port) != service.port:
+        return False
+    wanted = service.host.lower()
+    got = str(host or "localhost").lower()
+    if got in LOOPBACK:
+        return wanted in LOOPBACK and same_machine(manifests, web, server)
+    return got == wanted
+
+
+def unreachable_service(manifests: ManifestSet, web: str, db_server: str) -> str | None:
+    """Why sites on `web` cannot use `db_server`'s database as declared (its `services.db` host
+    is a loopback address of another machine), else None."""
+    service = manifests.servers[db_server].spec.services.db
+    if service is None or service.type == "sqlite" or service.host.lower() not in LOOPBACK:
+        return None
+    if same_machine(manifests, web, db_server):
+        return None
+    return (
+        f"{db_server}'s services.db host is {service.host}, a loopback address, which sites on "
+        f"{web} (another machine) cannot reach: declare the address web servers use for it"
+    )
+
+
+def address_drift(
+    manifests: ManifestSet, site: Site, seen: ObservedSite, web: str | None = None
+) -> bool:
+    """Whether settings.php names a database host or port other than the declared database
+    server's `services.db` (keys settings.php computes at run time are not compared). With the
+    web server the site is on (`web`), a loopback host names that machine only."""
     observed = seen.database
-    db_server = manifests.db_server_of(site)
-    service = db_server.spec.services.db
-    if observed is None or service is None or seen.settings_error:
-        return []
+    declared = manifests.db_server_of(site)
+    service = declared.spec.services.db
+    if observed is None or service is None or service.type == "sqlite" or seen.settings_error:
+        return False
+    if observed.driver != "mysql":
+        return False
     dynamic = set(observed.dynamic)
     if "*" in dynamic:
+        return False
+    host = "host" not in dynamic and str(observed.host) != str(service.host)
+    port = "port" not in dynamic and str(observed.port) != str(service.port)
+    if host or port:
+        return True
+    return (
+        web is not None
+        and "host" not in dynamic
+        and str(observed.host).lower() in LOOPBACK
+        and not same_machine(manifests, web, declared.name)
+    )
+
+
+def engine_change(manifests: ManifestSet, site: Site, seen: ObservedSite) -> str | None:
+    """The driver settings.php names when it is another database engine than the declared
+    database server's (`sqlite` declared `mariadb`, or the other way round), else None."""
+    observed = seen.database
+    service = manifests.db_server_of(site).spec.services.db
+    if observed is None or service is None or seen.settings_error or observed.driver is None:
+        return None
+    if {"*", "driver"} & set(observed.dynamic):
+        return None
+    want = "sqlite" if service.type == "sqlite" else "mysql"
+    return observed.driver if observed.driver != want else None
+
+
+def database_home(
+    manifests: ManifestSet,
+    site: Site,
+    web: str,
+    seen: ObservedSite,
+    observed: Mapping[str, ObservedServer],
+) -> DatabaseHome | None:
+    """Which declared server holds the database that `site`'s settings.php names, as seen on the
+    web server `web`; None when there is no MariaDB/MySQL database to locate (none, SQLite).
+
+    * settings.php naming the declared database server's `services.db` (`names_service`) means
+      that server;
+    * otherwise the declared servers whose `services.db` it names, of which exactly one must
+      list the database;
+    * a host that is no declared server's, a server whose databases could not be listed, a
+      database on none or on several of them, or settings.php computing its database at run
+      time: cannot be told (`server` None, `unknown` says why).
+    """
+    database = seen.database
+    if database is None or seen.settings_error or database.driver != "mysql":
+        return None
+    address = f"{database.host}:{database.port}"
+    dynamic = set(database.dynamic) & {"*", "host", "port", "database"}
+    if dynamic:
+        keys = ", ".join(sorted(dynamic))
+        why = f"settings.php computes its database ({keys}) at run time"
+        return DatabaseHome(None, address, database.name, why)
+    declared = manifests.db_server_of(site).name
+    if names_service(manifests, web, declared, database.host, database.port):
+        return DatabaseHome(declared, address, database.name)
+    if database.name is None or _port(database.port) is None:
+        return DatabaseHome(None, address, database.name, "settings.php names no database")
+    candidates = [
+        name
+        for name in sorted(manifests.servers)
+        if names_service(manifests, web, name, database.host, database.port)
+    ]
+    if not candidates:
+        return DatabaseHome(
+            None,
+            address,
+            database.name,
+            f"settings.php names {address}, which no declared server's services.db is "
+            f"(as seen from {web})",
+        )
+    holders: list[str] = []
+    unlisted: list[str] = []
+    for name in candidates:
+        server = observed.get(name)
+        listing = server.database_server if server is not None and server.reachable else None
+        if listing is None or listing.error is not None:
+            why = listing.error if listing is not None and listing.error else "not observed"
+            unlisted.append(f"{name}: {why}")
+        elif database.name in listing.databases:
+            holders.append(name)
+    if len(holders) == 1:
+        return DatabaseHome(holders[0], address, database.name)
+    named = ", ".join(candidates)
+    if holders:
+        why = f"database {database.name} is on each of {', '.join(holders)}"
+    elif unlisted:
+        why = f"the databases could not be listed ({'; '.join(unlisted)})"
+    else:
+        why = f"database {database.name} is not there"
+    return DatabaseHome(
+        None, address, database.name, f"settings.php names {address} ({named}): {why}"
+    )
+
+
+def database_reasons(
+    manifests: ManifestSet,
+    site: Site,
+    seen: ObservedSite,
+    listing: ObservedServer | None,
+    *,
+    web: str | None = None,
+    observed: Mapping[str, ObservedServer] | None = None,
+) -> list[str]:
+    """The database named in settings.php against the declared (or generated) one: each reason
+    is one that verify repairs by writing the declared credentials into settings.php.
+
+    `listing` is the declared database server as observed: a database missing there is a
+    reason only when settings.php names that server (not one it computes at run time). When
+    settings.php names another
+    database host or port, rewriting it would point the site at a new, empty database unless the
+    data is known to be on the declared server already: that needs the web server the site is on
+    (`web`) and every observed server (`observed`) to tell (`database_home`); without them, or
+    when the data is elsewhere or cannot be located, there is no reason (the planner moves the
+    database, or says in a note why it does not)."""
+    observed_db = seen.database
+    db_server = manifests.db_server_of(site)
+    service = db_server.spec.services.db
+    if observed_db is None or service is None or seen.settings_error:
         return []
+    dynamic = set(observed_db.dynamic)
+    if "*" in dynamic or engine_change(manifests, site, seen) is not None:
+        return []
+    if address_drift(manifests, site, seen, web):
+        if web is None or observed is None:
+            return []
+        home = database_home(manifests, site, web, seen, observed)
+        if home is None or home.server != db_server.name:
+            return []
     reasons: list[str] = []
 
     def differs(key: str, got: object, want: object, label: str) -> None:
@@ -78,18 +292,19 @@ def database_reasons(
             reasons.append(f"settings.php database {label} is {got}, want {want}")
 
     if service.type == "sqlite":
-        differs("driver", observed.driver, "sqlite", "driver")
+        differs("driver", observed_db.driver, "sqlite", "driver")
         return reasons
     generated = database_name(site.name)
     name = site.spec.db.name or generated
     user = site.spec.db.user or generated
-    differs("driver", observed.driver, "mysql", "driver")
-    differs("database", observed.name, name, "name")
-    differs("username", observed.username, user, "user")
-    differs("host", observed.host, service.host, "host")
-    differs("port", observed.port, service.port, "port")
+    differs("driver", observed_db.driver, "mysql", "driver")
+    differs("database", observed_db.name, name, "name")
+    differs("username", observed_db.username, user, "user")
+    differs("host", observed_db.host, service.host, "host")
+    differs("port", observed_db.port, service.port, "port")
     if (
-        listing is not None
+        not {"host", "port"} & dynamic
+        and listing is not None
         and listing.database_server is not None
         and listing.database_server.error is None
         and name not in listing.database_server.databases

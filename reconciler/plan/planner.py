@@ -17,8 +17,18 @@ Rules, per object:
   `site.enable` / `site.disable` when the observed vhost is the wrong one of the two (nginx:
   the disabled vhost is the 503 server block, which has no `root`; a vhost whose text could not be
   read tells neither).
+* Site on its declared platform whose settings.php names a database on another declared
+  database server than its `db.server` (the server whose `services.db` host and port those are,
+  and whose listing holds the database) → `site.upgrade`: the database moves (dump, load on the
+  new server, switch, drop the old one after the health check). Never a `site.verify` that would
+  point settings.php at a new, empty database: when where the data is cannot be told (a host no
+  declared server has, a listing that could not be read), or settings.php names another engine
+  (SQLite against MariaDB), the credentials are left alone and a note says why.
 * Site on another platform → `site.upgrade` (from/to and core versions in the reason), refused
-  with a note when the target's core version is older or the target is locked.
+  with a note when the target's core version is older or the target is locked. A move to another
+  server says where the database goes: it follows the platform's server unless `db.server` pins
+  it; a move whose database cannot be located is refused with a note (a move drops the old
+  database after the copy, so it must know which one that is).
 * Site `absent` and observed → `site.delete` (apply takes the backup first).
 * Sites and platforms on a server but not in git are `Unmanaged`: listed, and deleted only with
   `prune`.
@@ -40,9 +50,14 @@ from reconciler.observe.models import (
 )
 from reconciler.plan.drift import (
     WANTED_MODES,
+    DatabaseHome,
     VhostIndex,
+    address_drift,
+    database_home,
     database_reasons,
+    engine_change,
     mode_reasons,
+    unreachable_service,
     vhost_reasons,
 )
 from reconciler.plan.model import (
@@ -375,10 +390,14 @@ class _Planner:
             )
             return
         goal = _core(wanted) if platform.name not in self.built else "core known once built"
-        moves = " — a move to another server" if place.server.name != server.name else ""
+        crossing = place.server.name != server.name
+        database = self._database_on_move(site, place, server.name)
+        if database is None:
+            return
+        moves = " — a move to another server" if crossing else ""
         reason = (
-            f"on platform {origin}, declared {platform.name} ({server.name}, {goal}){moves}; "
-            "apply takes a backup first and puts the site back if the upgrade fails"
+            f"on platform {origin}, declared {platform.name} ({server.name}, {goal}){moves}"
+            f"{database}; apply takes a backup first and puts the site back if the upgrade fails"
         )
         deps = [self.built[platform.name]] if platform.name in self.built else []
         ident = self.add(
@@ -394,34 +413,157 @@ class _Planner:
         )
         self.leaving[(place.server.name, place.codebase.path, site.name)] = ident
 
+    # ------------------------------------------------------------------ databases
+
+    def _home(self, site: Site, place: _Place) -> DatabaseHome | None:
+        return database_home(self.manifests, site, place.server.name, place.site, self.by_server)
+
+    def _why_followed(self, site: Site) -> str:
+        return "db.server" if site.spec.db.server else "it follows the platform's server"
+
+    def _database_on_move(self, site: Site, place: _Place, web: str) -> str | None:
+        """What the upgrade of `site` to a platform on `web` does with its database, as a phrase
+        of the reason (empty when it stays where it is on the same server); None when the
+        upgrade is refused (a note says why)."""
+        crossing = place.server.name != web
+        declared = self.manifests.db_server_of(site)
+        driver = engine_change(self.manifests, site, place.site)
+        if driver is not None:
+            if not crossing:
+                return ""
+            self._engine_note(site, place, driver, f"not moved from {place.server.name}")
+            return None
+        home = self._home(site, place)
+        if home is None:
+            if crossing and place.site.database is not None:
+                return "; its SQLite database moves with the site directory"
+            return ""
+        if home.server is None:
+            if not crossing:
+                return ""
+            self.notes.append(
+                f"Site {site.name}: not moved from {place.server.name}: where its database is "
+                f"cannot be told ({home.unknown}); a move copies the database and then drops "
+                "the old one, so it must know which one that is: make settings.php name a "
+                "declared database server, or declare the server it is on"
+            )
+            return None
+        if home.server == declared.name and not crossing:
+            return ""
+        unreachable = unreachable_service(self.manifests, web, declared.name)
+        if unreachable is not None:
+            self.notes.append(f"Site {site.name}: not moved: {unreachable}")
+            return None
+        if home.server == declared.name:
+            pinned = " (db.server)" if site.spec.db.server else ""
+            return f"; its database stays on {declared.name}{pinned}"
+        if self.reachable(declared.name) is None:
+            self._unreachable_note(site, declared.name)
+            return None
+        return (
+            f"; database moves from {home.server} to {declared.name} "
+            f"({self._why_followed(site)}; {home.name} at {home.address} now)"
+        )
+
+    def _unreachable_note(self, site: Site, db_server: str) -> None:
+        self.notes.append(
+            f"Site {site.name}: its database is not moved: its database server {db_server} "
+            "could not be observed"
+        )
+
+    def _engine_note(self, site: Site, place: _Place, driver: str, what: str) -> None:
+        declared = self.manifests.db_server_of(site)
+        service = declared.spec.services.db
+        engine = service.type if service is not None else "none"
+        self.notes.append(
+            f"Site {site.name}: {what}: its settings.php on {place.server.name} names a "
+            f"{driver} database, declared {engine} on {declared.name}; a database is not "
+            "converted from one engine to another, and its credentials are left as they are"
+        )
+
+    def _plan_database_move(self, site: Site, platform: Platform, place: _Place) -> str | None:
+        """A site on its declared platform whose database is elsewhere than its `db.server`:
+        the `site.upgrade` that moves it (its id), or None (nothing to move, or a note says why
+        the credentials are left alone)."""
+        driver = engine_change(self.manifests, site, place.site)
+        if driver is not None:
+            self._engine_note(site, place, driver, "its database is not touched")
+            return None
+        if not address_drift(self.manifests, site, place.site, place.server.name):
+            return None
+        home = self._home(site, place)
+        declared = self.manifests.db_server_of(site)
+        if home is None or home.server == declared.name:
+            return None
+        if home.server is None:
+            self.notes.append(
+                f"Site {site.name}: its database is not touched: where it is cannot be told "
+                f"({home.unknown}); declared on {declared.name}, but writing those credentials "
+                "into settings.php would point the site at a new, empty database: make "
+                "settings.php name a declared database server, or declare the server it is on"
+            )
+            return None
+        unreachable = unreachable_service(self.manifests, place.server.name, declared.name)
+        if unreachable is not None:
+            self.notes.append(f"Site {site.name}: its database is not moved: {unreachable}")
+            return None
+        if self.reachable(declared.name) is None:
+            self._unreachable_note(site, declared.name)
+            return None
+        reason = (
+            f"database moves from {home.server} to {declared.name} (settings.php names "
+            f"{home.name} at {home.address}, on {home.server}; declared on {declared.name}, "
+            f"{self._why_followed(site)}); apply takes a backup, copies the database to "
+            f"{declared.name} and switches the site to it, and drops the old one only after "
+            "the health check"
+        )
+        return self.add(
+            "site.upgrade",
+            "Site",
+            site.name,
+            place.server.name,
+            reason,
+            path=place.site.path,
+            platform=platform.name,
+            source=_label(place.codebase),
+        )
+
     # ------------------------------------------------------------------ drift
 
     def _plan_present(self, site: Site, platform: Platform, place: _Place) -> None:
         declared = self.manifests.servers[platform.spec.server]
         db_server = self.manifests.db_server_of(site)
-        reasons = mode_reasons(declared, place.site, place.server.user)
-        reasons += database_reasons(
-            self.manifests, site, place.site, self.reachable(db_server.name)
-        )
         index = self.vhost_index.get(place.server.name)
         if index is None:
             index = self.vhost_index[place.server.name] = VhostIndex(place.server.vhosts)
         drifted_vhost, live = vhost_reasons(
             self.manifests, site, platform, declared, place.server, index
         )
-        reasons += drifted_vhost
+        moved = self._plan_database_move(site, platform, place)
         verify = None
-        if reasons:
-            verify = self.add(
-                "site.verify",
-                "Site",
-                site.name,
-                place.server.name,
-                "; ".join(reasons),
-                path=place.site.path,
-                platform=platform.name,
+        if moved is None:
+            reasons = mode_reasons(declared, place.site, place.server.user)
+            reasons += database_reasons(
+                self.manifests,
+                site,
+                place.site,
+                self.reachable(db_server.name),
+                web=place.server.name,
+                observed=self.by_server,
             )
-        deps = [verify] if verify else []
+            reasons += drifted_vhost
+            if reasons:
+                verify = self.add(
+                    "site.verify",
+                    "Site",
+                    site.name,
+                    place.server.name,
+                    "; ".join(reasons),
+                    path=place.site.path,
+                    platform=platform.name,
+                )
+        first = moved or verify
+        deps = [first] if first else []
         if site.spec.state == "disabled" and live is True:
             self.add(
                 "site.disable",
