@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from reconciler.controller.policy import DRIFT_ONLY, action_key, objects_on, select
@@ -14,7 +16,9 @@ OTHER = "d" * 40
 
 
 def act(kind: ActionKind, name: str, *deps: str) -> Action:
-    object_kind = "Platform" if kind.startswith("platform.") else "Site"
+    object_kind: Literal["Site", "Platform"] = (
+        "Platform" if kind.startswith("platform.") else "Site"
+    )
     return Action(
         id=f"{kind}:{name}",
         kind=kind,
