@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -92,13 +92,17 @@ class Applier:
         *,
         progress: Progress | None = None,
         now: Callable[[], datetime] | None = None,
+        before_step: Callable[[int, AnyStep], Awaitable[None]] | None = None,
     ) -> None:
+        """`before_step` is awaited before each step of every action starts (the controller's
+        graceful stop: it waits there, so no new step starts, until the process exits)."""
         self.manifests = manifests
         self.observed = observed
         self.transports = transports
         self.store = store
         self.progress = progress or (lambda event, action, text: None)
         self.now = now
+        self.before_step = before_step
 
     # ---------------------------------------------------------------- one action
 
@@ -124,7 +128,7 @@ class Applier:
             message = exc.message if isinstance(exc, ReconcilerError) else str(exc)
             return self._end(row, action, ActionOutcome(ok=False, error=message))
         hooks = _Journal(self.store, row, lambda name: self.progress("step", action, name))
-        outcome = await run_steps(work.steps, transports, hooks)
+        outcome = await run_steps(work.steps, transports, hooks, before_step=self.before_step)
         return self._end(row, action, outcome)
 
     def _end(self, row: int | None, action: Action, outcome: ActionOutcome) -> ActionResult:
