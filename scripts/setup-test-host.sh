@@ -5,7 +5,7 @@
 # checks first and only changes what is missing.
 #
 #   1. Debian packages the rig needs (sshd, nginx, php-fpm, mysql client,
-#      sqlite, git, sudo, curl). A temporary /usr/sbin/policy-rc.d that exits
+#      sqlite, git, gnupg, sudo, curl). A temporary /usr/sbin/policy-rc.d that exits
 #      101 keeps package daemons from starting during the install; it is
 #      removed afterwards only if this script created it. The package index
 #      is refreshed only when something is actually missing.
@@ -39,7 +39,7 @@ fi
 
 # --- 1. packages -------------------------------------------------------------
 PACKAGES=(openssh-server openssh-client php-cli php-fpm php-mysql php-sqlite3
-          nginx mariadb-client sqlite3 git sudo curl)
+          nginx mariadb-client sqlite3 git gnupg sudo curl)
 
 missing_packages() {
     local p
