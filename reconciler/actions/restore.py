@@ -6,6 +6,7 @@ swap by rename, undo by swapping back) for a site that stays where it is, with i
 1. `unpack`: the tarball's `site/files` and `site/private` go into a work directory beside the
    site directory (`sites/.<site>.restore`, 0700: the web server cannot read it), and its
    `database.sql` is checked against the sha256 in its manifest. Nothing of the site changes.
+   Then the safety backup (given as steps), so that a damaged backup costs none.
 2. `files swapped in`: the site's `files/` and `private/` are renamed into the work directory
    (`old/`) and the unpacked ones renamed into place. A failure half-way puts the old ones back
    (the step's own script does it); a later failure does it through the step's undo.
@@ -219,10 +220,12 @@ def restore_steps(
     tarball: str,
     safety_tarball: str,
     database_sha256: str | None,
+    safety: Sequence[Step] = (),
 ) -> list[Step]:
     """Restore the site at `ctx` in place from `tarball` (on its web server), with
-    `safety_tarball` (taken just before, same server) as the way back: unpack, swap the files,
-    load the database, modes, cache:rebuild, health, then remove the old files."""
+    `safety_tarball` as the way back: unpack (a damaged backup stops here), the `safety` steps
+    that take that backup (same server), swap the files, load the database, modes,
+    cache:rebuild, health, then remove the old files."""
     _check_tarball(tarball, ctx.name)
     _check_tarball(safety_tarball, ctx.name)
     disabled = ctx.site is not None and ctx.site.spec.state == "disabled"
@@ -240,6 +243,7 @@ def restore_steps(
     site_lock = lock_name("site", ctx.name)
     return [
         _unpack(ctx, tarball, database_sha256),
+        *safety,
         _swap(ctx),
         Step(
             name="database",

@@ -14,13 +14,17 @@ from reconciler import __version__
 from reconciler.cli.apply_cmd import apply
 from reconciler.cli.backup_cmd import backup, backups
 from reconciler.cli.demo_cmd import demo
+from reconciler.cli.login_cmd import login
 from reconciler.cli.observe_cmd import observe
 from reconciler.cli.options import global_options
 from reconciler.cli.plan_cmd import plan
+from reconciler.cli.restore_cmd import restore
+from reconciler.cli.run_cmd import run
 from reconciler.cli.schema_cmd import schema
 from reconciler.cli.status_cmd import status
 from reconciler.cli.validate_cmd import validate
 from reconciler.errors import ReconcilerError
+from reconciler.logs import configure_logging
 
 __all__ = ["cli", "main"]
 
@@ -43,11 +47,15 @@ cli.add_command(plan)
 cli.add_command(apply)
 cli.add_command(backup)
 cli.add_command(backups)
+cli.add_command(restore)
+cli.add_command(login)
+cli.add_command(run)
 cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command line and exit with its code; errors are messages, never tracebacks."""
+    configure_logging(None)  # until --log-format says otherwise: JSON unless on a terminal
     try:
         code = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
     except click.exceptions.Abort:

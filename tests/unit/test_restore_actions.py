@@ -142,10 +142,12 @@ def test_order_servers_locks_and_valid_sh(tmp_path: Path) -> None:
         tarball=f"/b/{SITE}/{SITE}-20240501T100000Z.tar.gz",
         safety_tarball=f"/b/{SITE}/{SITE}-20240601T100000Z.tar.gz",
         database_sha256="ab" * 32,
+        safety=[Step(name="safety backup", script="true\n")],
     )
     names = [s.name for s in steps]
     assert names == [
         "unpack",
+        "safety backup",
         "files swapped in",
         "database",
         "modes",
@@ -153,6 +155,7 @@ def test_order_servers_locks_and_valid_sh(tmp_path: Path) -> None:
         "health",
         "old files removed",
     ]
+    steps = [s for s in steps if s.name != "safety backup"]
     assert {s.on for s in steps} == {"web"}
     assert {s.lock for s in steps if s.name != "health"} == {f"site-{SITE}.lock"}
     undo = {s.name for s in steps if s.undo is not None}
