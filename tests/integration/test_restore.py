@@ -12,11 +12,13 @@ password or hash salt appears in any output.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import secrets
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -316,3 +318,40 @@ def test_a_failed_restore_leaves_the_site_as_it_was(
     creds = _credentials(site_dir(h01, site) / "settings.php")
     for out in (taken, refused, failed):
         assert creds["password"] not in out.stdout + out.stderr
+
+
+def sqlite_content(h: TestHost, site: str) -> dict[str, Any]:
+    """An SQLite site's tables and its content tables' rows, read from its database file."""
+    path = site_dir(h, site) / "private" / "db.sqlite"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return {
+            "tables": [name for (name,) in tables],
+            "node": db.execute("SELECT * FROM node ORDER BY nid").fetchall(),
+            "users": db.execute("SELECT * FROM users ORDER BY uid").fetchall(),
+        }
+
+
+def test_restore_of_a_sqlite_site(h01: TestHost, standin_repo: Path, tmp_path: Path) -> None:
+    site = f"lite-{secrets.token_hex(3)}.example.com"
+    cli = Cli(repo=tmp_path / "git", hosts=[h01], state=tmp_path / "journal.sqlite")
+    server = server_yaml(h01, db="sqlite")
+    cli.write(server, platform_yaml("std", h01, standin_repo), site_yaml(site, "std"))
+    installed = cli.run("apply", "--yes")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    prepare(h01, site)
+    taken = cli.run("backup", site, "--format", "json")
+    assert taken.returncode == 0, taken.stderr
+    before = sqlite_content(h01, site)
+    listing = {k: v for k, v in files(h01, site).items() if k != "private/db.sqlite"}
+    change(h01, site)
+    assert sqlite_content(h01, site) != before
+
+    done = cli.run("restore", site, json.loads(taken.stdout)["id"], "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sqlite_content(h01, site) == before
+    assert {k: v for k, v in files(h01, site).items() if k != "private/db.sqlite"} == listing
+    database = site_dir(h01, site) / "private" / "db.sqlite"
+    assert stat.S_IMODE(database.stat().st_mode) == 0o660
+    status, body = page(h01, site)
+    assert status == 200 and 'id="content-count">3<' in body, body[:300]
