@@ -11,7 +11,7 @@ import click
 
 from reconciler.apply.health import Health, check_health
 from reconciler.cli.options import GlobalOptions, format_option, global_options, pass_globals
-from reconciler.journal.model import LastAction, Store
+from reconciler.journal.model import LastAction, RetryState, Store
 from reconciler.journal.store import open_store
 from reconciler.manifests.loader import load_manifests
 from reconciler.manifests.manifestset import ManifestSet
@@ -20,7 +20,7 @@ from reconciler.observe.sync import ObjectStatus, StatusReport, compute_status
 from reconciler.plan import Plan, PlanRefused, make_plan, plan_json
 from reconciler.transport import Transports
 
-__all__ = ["StatusView", "gather_status", "status", "status_json"]
+__all__ = ["StatusView", "gather_status", "read_journal", "status", "status_json"]
 
 
 @dataclass
@@ -31,6 +31,10 @@ class StatusView:
     health: dict[str, Health] = field(default_factory=dict)
     plan: Plan | None = None
     last: dict[tuple[str, str], LastAction] = field(default_factory=dict)
+    retry: dict[str, RetryState] = field(default_factory=dict)
+    """Sites in backoff after transient failures (the controller's), by name."""
+    cron: dict[str, LastAction] = field(default_factory=dict)
+    """The last `drush core:cron` the controller ran, by site name."""
 
     def reasons(self, name: str) -> str:
         if self.plan is None:
@@ -68,6 +72,10 @@ def _last_json(last: LastAction | None) -> dict[str, str | None] | None:
     return last.to_json() if last is not None else None
 
 
+def _cron_json(last: LastAction | None) -> dict[str, str | None] | None:
+    return None if last is None else {"at": last.at, "result": last.result, "error": last.error}
+
+
 def _site_json(view: StatusView, row: ObjectStatus) -> dict[str, object]:
     site = row.site
     return {
@@ -79,8 +87,8 @@ def _site_json(view: StatusView, row: ObjectStatus) -> dict[str, object]:
         "health": view.health_of(row),
         "reason": view.reason_of(row),
         "lastAction": _last_json(view.last.get(("Site", row.name))),
-        "lastCron": None,
-        "retry": None,
+        "lastCron": _cron_json(view.cron.get(row.name)),
+        "retry": view.retry[row.name].to_json() if row.name in view.retry else None,
         "stats": {
             "filesBytes": site.files_bytes if site else None,
             "privateBytes": site.private_bytes if site else None,
@@ -161,11 +169,26 @@ async def gather_status(
         plan = refused.plan
     view = StatusView(report, health, plan)
     if store is not None:
-        for row in (*report.sites, *report.platforms):
-            last = store.last_action(row.kind, row.name)
-            if last is not None:
-                view.last[(row.kind, row.name)] = last
+        read_journal(view, store)
     return view
+
+
+def read_journal(view: StatusView, store: Store) -> None:
+    """Fill `view` with what the journal says of its objects: the last action of each, and of
+    each site its backoff (`Site/<name>` in the retry table) and its last cron run (the
+    controller's `Cron` actions)."""
+    report = view.report
+    for row in (*report.sites, *report.platforms):
+        last = store.last_action(row.kind, row.name)
+        if last is not None:
+            view.last[(row.kind, row.name)] = last
+    for row in report.sites:
+        retry = store.retry_state(f"Site/{row.name}")
+        if retry is not None:
+            view.retry[row.name] = retry
+        cron = store.last_action("Cron", row.name)
+        if cron is not None:
+            view.cron[row.name] = cron
 
 
 def show_status(view: StatusView, output_format: str) -> None:

@@ -22,7 +22,8 @@ from typing import Literal
 
 __all__ = ["Backoff", "Outcome", "Retry", "WorkQueue", "object_key"]
 
-Outcome = Literal["ok", "transient", "permanent"]
+Outcome = Literal["ok", "transient", "permanent", "skipped"]
+"""`skipped`: not run (an action it needed failed); its own retry state is left as it was."""
 
 
 def object_key(kind: str, name: str) -> str:
@@ -145,6 +146,14 @@ class WorkQueue:
         self._waiting.discard(key)
         self._processing.add(key)
 
+    def release(self, key: str) -> None:
+        """`key` finished work that is no reconciliation (a cron run): its state is unchanged,
+        and a trigger that came meanwhile makes it wait again."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self._waiting.add(key)
+
     def done(self, key: str, outcome: Outcome, revision: str) -> Retry | None:
         """`key` finished with `outcome` (at `revision`); returns its retry state after it."""
         self._processing.discard(key)
@@ -153,11 +162,13 @@ class WorkQueue:
             self._dirty.discard(key)
             self._waiting.add(key)
         elif outcome != "ok":
-            self._waiting.add(key)  # a failure is retried (after backoff, or at a new revision)
+            self._waiting.add(key)  # retried (after backoff, at a new revision, after its need)
         return result
 
     def record(self, key: str, outcome: Outcome, revision: str) -> Retry | None:
         """Count an outcome without processing (an unreachable server fails its objects)."""
+        if outcome == "skipped":
+            return self._retries.get(key)
         if outcome == "ok":
             self._retries.pop(key, None)
             self._failed.pop(key, None)

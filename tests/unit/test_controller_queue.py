@@ -125,6 +125,29 @@ def test_failures_do_not_block_other_keys() -> None:
     assert q.ready(REV1) == ["Site/c"]
 
 
+def test_a_skipped_key_waits_again_with_its_retry_state_kept() -> None:
+    q, clock = queue()
+    q.add("Site/a")
+    q.start("Site/a")
+    retry = q.done("Site/a", "transient", REV1)
+    clock.now += 100
+    q.start("Site/a")
+    assert q.done("Site/a", "skipped", REV1) == retry
+    assert q.ready(REV1) == ["Site/a"]
+
+
+def test_release_after_a_job_keeps_the_state_and_honours_triggers() -> None:
+    q, _ = queue()
+    q.record("Site/a", "transient", REV1)
+    q.start("Site/a")
+    q.release("Site/a")
+    assert q.waiting() == frozenset() and q.retry("Site/a") is not None
+    q.start("Site/a")
+    q.add("Site/a")
+    q.release("Site/a")
+    assert q.waiting() == {"Site/a"} and not q.is_processing("Site/a")
+
+
 def test_record_counts_without_processing_and_restore() -> None:
     q, clock = queue(base=2.0)
     first = q.record("Site/x", "transient", REV1)

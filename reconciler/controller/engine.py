@@ -1,0 +1,367 @@
+"""The controller's reconciliation: load the branch head, observe, plan, dispatch what the policy
+allows, and count every outcome in the work queue and the journal.
+
+A pass never waits for the actions it dispatches: they run as a batch task (`ControllerApplier`),
+and when the batch ends the controller is woken for another pass, which observes the result. So a
+slow action on one server never keeps a new commit from reaching the others; an object is still
+never worked on by two batches at once (the work queue). A manifest set that cannot be read (or a
+head commit whose signature is refused) changes nothing: the last good one stays in force, and
+the status says why the new one was not taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+
+from reconciler.apply.executor import ActionResult
+from reconciler.apply.health import Health, check_health
+from reconciler.controller.batch import Batch, ControllerApplier, outcome_of
+from reconciler.controller.policy import Selection, action_key, objects_on, select
+from reconciler.controller.shutdown import StopGate
+from reconciler.controller.workqueue import Backoff, Outcome, Retry, WorkQueue, object_key
+from reconciler.errors import ReconcilerError
+from reconciler.journal.model import Store, parse_time
+from reconciler.manifests.loader import load_manifests
+from reconciler.manifests.manifestset import ManifestSet
+from reconciler.manifests.source import SourceSpec
+from reconciler.observe.gather import observe_all
+from reconciler.observe.models import ObservedServer
+from reconciler.plan import Plan, PlanRefused, make_plan, plan_json
+from reconciler.plan.model import Action
+from reconciler.transport import Transports
+from reconciler.transport.base import Transport
+
+__all__ = ["ControllerConfig", "Engine", "Metrics", "NoMetrics", "Snapshot"]
+
+_log = structlog.get_logger(__name__)
+
+PLAN_ONLY = "plan only: run with --auto-apply to apply"
+
+
+class Metrics(Protocol):
+    """What the controller reports to metrics (`reconciler.api.metrics.Metrics` is one)."""
+
+    def observe_reconcile(self, seconds: float) -> None: ...
+
+    def action_done(self, kind: str, result: str) -> None: ...
+
+    def server_synced(self, name: str, when: datetime | float) -> None: ...
+
+    def set_queue_depth(self, n: int) -> None: ...
+
+
+class NoMetrics:
+    """Records nothing (a controller without an HTTP surface, the tests)."""
+
+    def observe_reconcile(self, seconds: float) -> None:
+        return None
+
+    def action_done(self, kind: str, result: str) -> None:
+        return None
+
+    def server_synced(self, name: str, when: datetime | float) -> None:
+        return None
+
+    def set_queue_depth(self, n: int) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    source: SourceSpec
+    auto_apply: bool = False
+    self_heal: bool = False
+    prune: bool = False
+    max_deletes: int = 5
+    interval: float = 60.0
+    resync: float = 600.0
+    backoff: Backoff = field(default_factory=Backoff)
+    stop_timeout: float = 60.0
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+    verify: Callable[[str], str | None] | None = None
+    """Given the head commit id: None to take it, else why it is refused (signatures)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the controller knows now, for the status document and the dashboard."""
+
+    revision: str | None
+    manifests: ManifestSet | None
+    observed: tuple[ObservedServer, ...]
+    plan: Plan | None
+    health: dict[str, Health]
+    held: dict[str, str]
+    source_error: str | None
+    refused: str | None
+    ready: bool
+    leading: bool
+
+
+class Engine:
+    """State and one reconciliation pass; `reconciler.controller.loop` drives it."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.metrics: Metrics = metrics or NoMetrics()
+        self.queue = WorkQueue(config.backoff, clock)
+        self.gate = StopGate()
+        self.pool = Transports(ssh_key=config.ssh_key, known_hosts=config.known_hosts)
+        self.limits: dict[str, asyncio.Semaphore] = {}
+        self.manifests: ManifestSet | None = None
+        self.revision: str | None = None
+        self.source_error: str | None = None
+        self.refused: str | None = None
+        self.observed: list[ObservedServer] = []
+        self.plan: Plan | None = None
+        self.held: dict[str, str] = {}
+        self.health: dict[str, Health] = {}
+        self.converged: dict[str, str] = {}
+        self.ready = False
+        self.leading = True
+        self.batches: set[asyncio.Task[None]] = set()
+        self._judged: set[str] = set()
+        self._restored: set[str] = set()
+        self._recorded_plan: str | None = None
+        self.wake: Callable[[str], None] = lambda reason: None
+
+    # ------------------------------------------------------------------ the source
+
+    async def load(self) -> bool:
+        """Read the manifests at the branch head; True when a new revision was taken."""
+        try:
+            result = await asyncio.to_thread(load_manifests, self.config.source)
+            manifests = result.require()
+            if self.config.verify is not None and result.revision != self.revision:
+                why = await asyncio.to_thread(self.config.verify, result.revision)
+                if why is not None:
+                    raise ReconcilerError(f"commit {result.revision[:12]} refused: {why}")
+        except ReconcilerError as exc:
+            if exc.message != self.source_error:
+                _log.error("manifests not taken; the last good ones stay", error=exc.message)
+            self.source_error = exc.message
+            return False
+        self.source_error = None
+        if result.revision == self.revision and manifests == self.manifests:
+            return False
+        _log.info("manifests loaded", revision=result.revision, sites=len(manifests.sites))
+        self.manifests, self.revision = manifests, result.revision
+        for server in manifests.servers.values():
+            self.pool.add(server)
+            if server.name not in self.limits:
+                self.limits[server.name] = asyncio.Semaphore(server.spec.concurrency)
+        return True
+
+    def transports(self) -> dict[str, Transport]:
+        manifests = self.manifests
+        return {name: self.pool[name] for name in manifests.servers} if manifests else {}
+
+    # ------------------------------------------------------------------ a pass
+
+    async def reconcile(self, reasons: set[str]) -> None:
+        """Observe, plan, dispatch what may run; then publish what was learned."""
+        manifests = self.manifests
+        if manifests is None:
+            return
+        started = time.monotonic()
+        transports = self.transports()
+        observed = await observe_all(manifests, transports)
+        self.observed = observed
+        try:
+            plan = make_plan(
+                manifests, observed, prune=self.config.prune, max_deletes=self.config.max_deletes
+            )
+            self.refused = None
+        except PlanRefused as refused:
+            plan, self.refused = refused.plan, refused.message
+            _log.error("plan refused, nothing applied", reason=refused.message)
+        self.plan = plan
+        self._record_plan(plan)
+        down = set(objects_on(manifests, plan.unobserved))
+        self._count_unreachable(down, plan.revision)
+        planned = {action_key(a) for a in plan.actions}
+        self._count_converged(manifests, planned | down, plan.revision)
+        self.held = {a.id: PLAN_ONLY for a in plan.actions}
+        if self.config.auto_apply and self.refused is None and self.leading:
+            for action in plan.actions:
+                self._restore(action_key(action))
+            self.queue.add_all(planned)
+            selection = select(
+                plan,
+                self.queue,
+                self_heal=self.config.self_heal,
+                converged=self.converged,
+                failed_before=self._failed_before,
+            )
+            self.held = selection.held
+            if selection.apply and not self.gate.stopping.is_set():
+                self._dispatch(plan, selection, manifests, observed)
+        elif self.refused is not None:
+            self.held = {a.id: f"plan refused: {self.refused}" for a in plan.actions}
+        if reasons & {"start", "resync", "applied"} or not self.ready:
+            self.health = await check_health(manifests, observed, transports)
+        now = self.clock()
+        for server in observed:
+            if server.reachable and server.name not in plan.unobserved:
+                self.metrics.server_synced(server.name, now)
+        self.metrics.observe_reconcile(time.monotonic() - started)
+        self.metrics.set_queue_depth(len(self.queue.waiting()))
+        self.ready = True
+
+    def _record_plan(self, plan: Plan) -> None:
+        """Record the plan with its commit when it differs from the last one recorded (an
+        applied plan is recorded by its run too)."""
+        text = json.dumps(plan_json(plan))
+        if text == self._recorded_plan or not plan.actions:
+            self._recorded_plan = text
+            return
+        self._recorded_plan = text
+        run = self.store.begin_run(plan.revision, text, "plan")
+        self.store.end_run(run, "succeeded")
+
+    def _restore(self, key: str) -> None:
+        """Take the journal's retry state of `key` the first time it is seen (a restart)."""
+        if key in self._restored:
+            return
+        self._restored.add(key)
+        found = self.store.retry_state(key)
+        if found is not None and self.queue.retry(key) is None:
+            self.queue.restore(key, Retry(found.attempts, parse_time(found.next_at).timestamp()))
+
+    def _failed_before(self, action: Action) -> bool:
+        """Whether the journal says the action failed at this revision, for objects this
+        process has not judged itself (before a restart; retried transient failures excluded)."""
+        key = action_key(action)
+        if key in self._judged or self.queue.retry(key) is not None:
+            return False
+        revision = self.plan.revision if self.plan is not None else ""
+        return self.store.failed_for_revision(action.id, revision)
+
+    def _count_unreachable(self, keys: set[str], revision: str) -> None:
+        for key in sorted(keys):
+            self._restore(key)
+            self.queue.add(key)
+            if self.queue.in_backoff(key) or self.queue.is_processing(key):
+                continue
+            self._save(key, self.queue.record(key, "transient", revision))
+
+    def _count_converged(self, manifests: ManifestSet, busy: set[str], revision: str) -> None:
+        declared = [object_key("Platform", n) for n in manifests.platforms]
+        declared += [object_key("Site", n) for n in manifests.sites]
+        for key in declared:
+            if key in busy or self.queue.is_processing(key):
+                continue
+            self.converged[key] = revision
+            self.queue.forget(key)
+            self._restore(key)
+            if self.queue.retry(key) is not None:
+                self._save(key, self.queue.record(key, "ok", revision))
+
+    def _save(self, key: str, retry: Retry | None) -> None:
+        if retry is None:
+            self.store.clear_retry(key)
+        else:
+            self.store.record_retry(key, retry.attempts, datetime.fromtimestamp(retry.next_at, UTC))
+
+    # ------------------------------------------------------------------ batches
+
+    def applier(
+        self,
+        manifests: ManifestSet,
+        observed: list[ObservedServer],
+        on_result: Callable[[ActionResult], None] = lambda result: None,
+    ) -> ControllerApplier:
+        def progress(event: str, action: Action, text: str) -> None:
+            if event == "skipped":
+                on_result(ActionResult(action, "skipped", text))
+
+        return ControllerApplier(
+            manifests,
+            observed,
+            self.transports(),
+            self.store,
+            limits=self.limits,
+            gate=self.gate,
+            on_result=on_result,
+            progress=progress,
+        )
+
+    def _dispatch(
+        self,
+        plan: Plan,
+        selection: Selection,
+        manifests: ManifestSet,
+        observed: list[ObservedServer],
+    ) -> None:
+        batch = Batch(plan.revision, selection.apply)
+        for key in batch.keys:
+            self.queue.start(key)
+        _log.info("applying", revision=plan.revision, actions=[a.id for a in selection.apply])
+
+        def on_result(result: ActionResult) -> None:
+            self.metrics.action_done(result.action.kind, result.result)
+            final = batch.finish(result.action, outcome_of(result))
+            if final is not None:
+                self._finished(action_key(result.action), final, plan.revision)
+
+        applier = self.applier(manifests, observed, on_result)
+        ids = {a.id for a in selection.apply}
+        task = asyncio.create_task(self._run_batch(applier, plan, ids, batch))
+        self.batches.add(task)
+        task.add_done_callback(self.batches.discard)
+
+    async def _run_batch(
+        self, applier: ControllerApplier, plan: Plan, ids: set[str], batch: Batch
+    ) -> None:
+        try:
+            await applier.apply(plan, only=ids, trigger="controller")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not take the controller down with it
+            _log.exception("a batch ended with an error")
+        finally:
+            if not self.gate.stopping.is_set():
+                for key in batch.unfinished():
+                    self._finished(key, "skipped", plan.revision)
+                self.wake("applied")
+
+    def _finished(self, key: str, outcome: Outcome, revision: str) -> None:
+        had_retry = self.queue.retry(key) is not None
+        self._judged.add(key)
+        retry = self.queue.done(key, outcome, revision)
+        if outcome == "transient" or (had_retry and outcome in ("ok", "permanent")):
+            self._save(key, retry)
+
+    # ------------------------------------------------------------------ status
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            revision=self.revision,
+            manifests=self.manifests,
+            observed=tuple(self.observed),
+            plan=self.plan,
+            health=dict(self.health),
+            held=dict(self.held),
+            source_error=self.source_error,
+            refused=self.refused,
+            ready=self.ready,
+            leading=self.leading,
+        )
