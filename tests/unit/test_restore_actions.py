@@ -13,10 +13,13 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import tarfile
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import pytest
 
 from reconciler.actions.context import SiteContext, platform_context, server_facts, site_context
@@ -29,6 +32,8 @@ from reconciler.actions.restore import (
 )
 from reconciler.actions.script import Step, render_step
 from reconciler.apply.runner import run_steps
+from reconciler.cli import restore_cmd
+from reconciler.drivers.backup import BackupEntry
 from reconciler.transport.local import LocalTransport
 from unit import builders as b
 
@@ -275,3 +280,35 @@ def test_a_failed_database_load_loads_the_safety_backup(rig: SiteContext) -> Non
     assert not Path(work_dir(rig)).exists()
     assert "ERROR 1064" in outcome.steps[-1].output
     assert "loading the safety backup" in outcome.steps[-1].output
+
+
+def test_restore_asks_on_a_tty_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`restore` asks on a TTY unless --yes, and proceeds off a TTY (CI: nobody could answer)."""
+    when = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    entry = BackupEntry(
+        id=f"{SITE}-20240501T100000Z",
+        site=SITE,
+        time=when,
+        size=1,
+        platform=None,
+        core_version=None,
+        path=f"/b/{SITE}/{SITE}-20240501T100000Z.tar.gz",
+        mtime=0.0,
+        manifest=None,
+    )
+    found = restore_cmd.Found(entry, "web2")
+    asked: list[str] = []
+
+    def answer(text: str, default: bool) -> bool:
+        asked.append(text)
+        return False
+
+    monkeypatch.setattr(click, "confirm", answer)
+    for tty in (False, True):
+        monkeypatch.setattr(sys.stdin, "isatty", lambda tty=tty: tty)
+        monkeypatch.setattr(sys.stdout, "isatty", lambda tty=tty: tty)
+        assert restore_cmd._confirm(SITE, "web1", found, yes=True) is True
+        assert restore_cmd._confirm(SITE, "web1", found, yes=False) is (not tty)
+    assert len(asked) == 1
+    assert f"Restore {SITE} on web1 from {entry.id} (taken 2024-05-01T10:00:00Z" in asked[0]
+    assert "held on web2" in asked[0] and "safety backup" in asked[0]
