@@ -236,7 +236,7 @@ class Controller:
             for name in table.due(now):
                 key = object_key("Site", name)
                 if engine.queue.is_processing(key):
-                    table.postpone(name, now + BUSY_RETRY)
+                    table.postpone(name, now, BUSY_RETRY)
                     continue
                 table.ran(name, now)
                 located = locate(engine.manifests, engine.observed, name)

@@ -144,10 +144,14 @@ class Timetable:
         else:
             self._next[key] = found
 
-    def postpone(self, key: str, until: float) -> None:
-        """Try `key` again at `until` (it was due but could not run)."""
-        if key in self._next:
-            self._next[key] = until
+    def postpone(self, key: str, now: float, wait: float) -> None:
+        """`key` was due at `now` but could not run: try again after `wait` seconds, or at its
+        next time when that comes first."""
+        schedule = self._schedules.get(key)
+        if key not in self._next or schedule is None:
+            return
+        found = schedule.next_after(now)
+        self._next[key] = now + wait if found is None else min(now + wait, found)
 
     def next_wakeup(self) -> float | None:
         return min(self._next.values()) if self._next else None

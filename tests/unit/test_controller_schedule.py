@@ -91,10 +91,14 @@ def test_timetable_keeps_times_drops_sites_and_reschedules_changes() -> None:
     assert table.planned("a") == start + 300 and table.planned("b") is None
     assert table.due(start + 299) == []
     assert table.due(start + 300) == ["a"]
-    table.postpone("a", start + 360)
+    table.postpone("a", start + 300, 60)
     assert table.due(start + 300) == [] and table.planned("a") == start + 360
     table.ran("a", start + 360)
     assert table.planned("a") == start + 900
+    table.postpone("a", start + 890, 60)  # its next time comes before the wait is over
+    assert table.planned("a") == start + 900
+    table.postpone("gone", start, 60)
+    assert table.planned("gone") is None
 
 
 @pytest.mark.parametrize(
