@@ -3,8 +3,11 @@
 From a clone of this repository: builds the STAND-IN platform (a small PHP codebase speaking
 drush's contract, because Drupal itself cannot be downloaded in our test environment) into
 `~/reconciler-demo/standin.git`, applies `examples/quickstart` (local transport, SQLite, PHP's
-built-in web server) with the same engine as `apply`, then prints the status and each site's
-address. Running it again converges again: nothing is done twice.
+built-in web server) with the same engine as `apply`, prints the status and each site's address,
+then leaves the controller running on the repository (`reconciler run --auto-apply --self-heal`
+on the local path, watched: a commit changing `examples/quickstart` is converged at once) until
+Ctrl-C or SIGTERM. `--no-controller` stops after the first convergence. Running it again
+converges again: nothing is done twice.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import click
 from reconciler.actions.context import expand
 from reconciler.cli.apply_cmd import run_apply
 from reconciler.cli.options import GlobalOptions, global_options, pass_globals
+from reconciler.cli.run_cmd import run_controller
 from reconciler.cli.status_cmd import gather_status, show_status
+from reconciler.controller.engine import ControllerConfig
 from reconciler.drivers.builtin import parse_ports, ports_argv
 from reconciler.errors import ReconcilerError
 from reconciler.journal.store import open_store
@@ -76,11 +81,16 @@ async def _addresses(manifests: ManifestSet) -> dict[str, int]:
 
 
 @click.command()
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--no-controller", is_flag=True, help="Exit after the first convergence (no controller)."
+)
 @global_options
 @pass_globals
-def demo(opts: GlobalOptions) -> int:
+def demo(opts: GlobalOptions, listen: str, no_controller: bool) -> int:
     """Converge examples/quickstart on this machine (local host, SQLite, PHP's built-in web
-    server, the STAND-IN platform), then print the status and each site's address."""
+    server, the STAND-IN platform), print the status and each site's address, then leave the
+    controller running on the repository until Ctrl-C."""
     root = _checkout(opts)
     opts = dataclasses.replace(opts, repo=str(root), path=opts.path or QUICKSTART)
     _build_standin(root)
@@ -100,4 +110,19 @@ def demo(opts: GlobalOptions) -> int:
         click.echo("")
         for site, port in sorted(ports.items()):
             click.echo(f"{site}: http://127.0.0.1:{port}/")
-    return code
+    if no_controller:
+        return code
+    click.echo(
+        f"\nThe controller now follows {root.resolve()} ({opts.path}): commit a change there and"
+        " it is applied; Ctrl-C stops it."
+    )
+    config = ControllerConfig(source=opts.source(), auto_apply=True, self_heal=True)
+    return asyncio.run(
+        run_controller(
+            opts,
+            config,
+            listen=listen,
+            webhook_secret=None,
+            announce=lambda line: click.echo(line, err=True),
+        )
+    )

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.logs import configure_logging
 from reconciler.manifests.source import SourceSpec
 
 __all__ = ["GlobalOptions", "format_option", "global_options", "pass_globals"]
@@ -31,7 +32,8 @@ class GlobalOptions:
     state: str | None = None
     ssh_key: str | None = None
     known_hosts: str | None = None
-    log_format: str = "console"
+    log_format: str | None = None
+    """`console`, `json`, or None: console lines on a terminal, JSON lines otherwise."""
 
     def source(self, cache_dir: Path | None = None) -> SourceSpec:
         return SourceSpec(
@@ -54,7 +56,15 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def _opt(*decls: str, **kwargs: Any) -> Callable[[F], F]:
-    return click.option(*decls, callback=_store, expose_value=False, **kwargs)
+    kwargs.setdefault("callback", _store)
+    return click.option(*decls, expose_value=False, **kwargs)
+
+
+def _log_format(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Stored like the others, and applied at once: the last one given wins."""
+    if value is not None:
+        configure_logging(value)
+    return _store(ctx, param, value)
 
 
 _OPTIONS: list[Callable[[F], F]] = [
@@ -69,7 +79,8 @@ _OPTIONS: list[Callable[[F], F]] = [
     _opt(
         "--log-format",
         type=click.Choice(["console", "json"]),
-        help="Log lines on stderr as text or JSON.",
+        callback=_log_format,
+        help="Log lines on stderr as text or JSON (default: text on a terminal, else JSON).",
     ),
 ]
 
