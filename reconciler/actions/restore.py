@@ -37,6 +37,7 @@ from reconciler.drivers.sitefiles import SITE_DIR_MODE
 __all__ = [
     "FETCH_STEP",
     "RESTORE_TIMEOUT",
+    "ROLLBACK_FAILED",
     "fetch_transfer",
     "prune_step",
     "restore_steps",
@@ -46,6 +47,8 @@ __all__ = [
 RESTORE_TIMEOUT = 6 * 3600.0
 """Seconds unpacking or loading a big site's backup may take."""
 FETCH_STEP = "backup copied"
+ROLLBACK_FAILED = "restore: putting the site back failed"
+"""Printed by a step whose own rollback (the swap's, the database's) failed."""
 
 _TREES = ("files", "private")
 
@@ -157,8 +160,7 @@ def _swap(ctx: SiteContext) -> Step:
     script.raw('chmod u+w -- "$site"')
     script.raw("if ! swap_in; then")
     script.raw(
-        '    put_back || echo "restore: putting the files back failed: '
-        "the site's own are in $work/old\" >&2"
+        f'    put_back || echo "{ROLLBACK_FAILED}: the site\'s own files are in $work/old" >&2'
     )
     script.raw('    fail "swapping the restored files into $site failed"')
     script.raw("fi")
@@ -205,8 +207,8 @@ def _guarded_load(ctx: SiteContext, tarball: str, safety_tarball: str) -> str:
             "    )",
             "    back=$?",
             "    set -e",
-            '    [ "$back" -eq 0 ] || echo "restore: loading the safety backup failed too '
-            '(exit $back)" >&2',
+            f'    [ "$back" -eq 0 ] || echo "{ROLLBACK_FAILED}: loading the safety backup '
+            'failed too (exit $back)" >&2',
             "    exit 1",
             "fi",
             "",

@@ -28,7 +28,7 @@ import click
 
 from reconciler.actions.backup import backup_steps
 from reconciler.actions.context import SiteContext
-from reconciler.actions.restore import FETCH_STEP, fetch_transfer, restore_steps
+from reconciler.actions.restore import FETCH_STEP, ROLLBACK_FAILED, fetch_transfer, restore_steps
 from reconciler.apply.runner import ActionOutcome, AnyStep, StepHooks, StepOutcome, run_steps
 from reconciler.cli.locating import (
     Listed,
@@ -206,7 +206,7 @@ def _failed(
     if step is not None and step.output:
         click.echo("\n".join("  " + line for line in step.output.splitlines()[-20:]), err=True)
     untouched = name.startswith(SAFETY_PREFIX) or name in _UNTOUCHED
-    own_rollback_failed = step is not None and "failed too" in step.output
+    own_rollback_failed = step is not None and ROLLBACK_FAILED in step.output
     put_back = not untouched and outcome.undone and not own_rollback_failed
     doc.update(restored=False, error=outcome.error, failedStep=name, putBack=put_back)
     message = f"the restore of {site} from backup {backup_id} failed at step {name}: "
@@ -220,6 +220,12 @@ def _failed(
     elif put_back:
         state = f"the site was put back as it was (its files, and its database from {safety_id})"
         hint = f"fix the cause shown above and run `reconciler restore {site} {backup_id}` again"
+    elif outcome.transient:
+        state = "the connection to the server was lost: the site may be half restored"
+        hint = (
+            f"run `reconciler restore {site} {backup_id}` again (it first puts back what was "
+            f"moved), or go back with `reconciler restore {site} {safety_id} --yes`"
+        )
     else:
         state = "putting the site back failed too: it may be half restored"
         hint = f"go back to the state before with `reconciler restore {site} {safety_id} --yes`"

@@ -25,6 +25,7 @@ import pytest
 from reconciler.actions.context import SiteContext, platform_context, server_facts, site_context
 from reconciler.actions.restore import (
     FETCH_STEP,
+    ROLLBACK_FAILED,
     fetch_transfer,
     prune_step,
     restore_steps,
@@ -312,3 +313,23 @@ def test_restore_asks_on_a_tty_only(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(asked) == 1
     assert f"Restore {SITE} on web1 from {entry.id} (taken 2024-05-01T10:00:00Z" in asked[0]
     assert "held on web2" in asked[0] and "safety backup" in asked[0]
+
+
+def test_a_swap_whose_own_rollback_fails_says_so(
+    rig: SiteContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = _steps(rig)
+    assert _run(steps["unpack"])
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    count = tmp_path / "mv-calls"
+    (shim / "mv").write_text(  # every rename from the third on fails: the swap and its rollback
+        f'#!/bin/sh\necho x >> {count}\n[ "$(wc -l < {count})" -lt 3 ] || exit 1\n'
+        'exec /bin/mv "$@"\n'
+    )
+    (shim / "mv").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    outcome = asyncio.run(run_steps([steps["files swapped in"]], {"web": LocalTransport("local")}))
+    assert not outcome.ok
+    assert ROLLBACK_FAILED in outcome.steps[0].output
+    assert "the site's own files are in" in outcome.steps[0].output
