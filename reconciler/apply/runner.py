@@ -146,6 +146,16 @@ async def _pump(source: Process, dest: Process, rewrite: Callable[[bytes], bytes
     return total
 
 
+def _side_failed(
+    transfer: Transfer, side: str, result: CommandResult, *, early: bool = False
+) -> StepOutcome:
+    output = _clean(result.err, transfer.secrets)
+    last = output.splitlines()[-1] if output else "no output"
+    status = "exited before it had read all the data" if early else f"exit {result.exit_status}"
+    error = f"step {transfer.name} failed on the {side} {result.server} ({status}): {last}"
+    return StepOutcome(transfer.name, "failed", output, error=error)
+
+
 async def run_transfer(
     transfer: Transfer, transports: Mapping[str, Transport]
 ) -> tuple[StepOutcome, CommandResult | None]:
@@ -162,20 +172,21 @@ async def run_transfer(
     try:
         reader = await source.stream(stream_argv(transfer.source_script, transfer.source_lock))
         writer = await dest.stream(stream_argv(transfer.script, transfer.lock))
-        moved = await _pump(reader, writer, transfer.rewrite)
+        try:
+            moved = await _pump(reader, writer, transfer.rewrite)
+        except ConnectionError:
+            # the destination stopped reading (it exited): its exit status says why, and the
+            # source, which would block on its full pipe until the timeout, is stopped
+            await reader.abort()
+            got = await writer.wait(timeout=transfer.timeout)
+            return _side_failed(transfer, "destination", got, early=got.ok), got
         sent = await reader.wait(timeout=transfer.timeout)
         got = await writer.wait(timeout=transfer.timeout)
     except ReconcilerError as exc:
         return StepOutcome(transfer.name, "failed", error=_clean(f"{exc}", transfer.secrets)), None
     for side, result in (("source", sent), ("destination", got)):
         if not result.ok:
-            output = _clean(result.err, transfer.secrets)
-            last = output.splitlines()[-1] if output else "no output"
-            error = (
-                f"step {transfer.name} failed on the {side} {result.server} "
-                f"(exit {result.exit_status}): {last}"
-            )
-            return StepOutcome(transfer.name, "failed", output, error=error), result
+            return _side_failed(transfer, side, result), result
     return StepOutcome(transfer.name, "done", f"{moved} bytes transferred"), got
 
 

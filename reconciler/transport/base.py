@@ -119,6 +119,10 @@ class Process(Protocol):
         """The exit status and stderr (stdout as far as not read through `read`)."""
         ...
 
+    async def abort(self) -> None:
+        """Stop the command (kill it, close its session); idempotent."""
+        ...
+
 
 class Transport(Protocol):
     """One server: commands run there, one connection reused for all of them."""

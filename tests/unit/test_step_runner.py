@@ -138,3 +138,16 @@ def test_a_transfer_whose_check_passes_is_skipped(tmp_path: Path) -> None:
     )
     outcome = asyncio.run(run_steps([transfer], _t()))
     assert outcome.ok and outcome.steps[0].status == "skipped"
+
+
+def test_a_destination_that_stops_reading_fails_the_transfer_and_stops_the_source() -> None:
+    """The source writes without end: only stopping it lets the transfer end (and be undone)."""
+    for script, said in (("echo refused >&2; exit 3\n", "exit 3"), ("exit 0\n", "before it")):
+        transfer = Transfer(
+            name="copy", source_on="src", source_script="yes\n", script=script, on="web"
+        )
+        transports = {"web": LocalTransport("a"), "src": LocalTransport("b")}
+        outcome = asyncio.run(asyncio.wait_for(run_steps([transfer], transports), 30))
+        assert not outcome.ok
+        assert outcome.error is not None and "destination a" in outcome.error
+        assert said in outcome.error
