@@ -90,7 +90,10 @@ def seal_site_dir_script(site_dir: str, group: str, sqlite_path: str | None) -> 
         f"chgrp {g} {settings}",
         f"chmod {_SETTINGS_MODE} {settings}",
         f"chgrp {g} {_q(site)}",
+        # a directory made in a set-group-ID sites/ inherits the bit, which GNU chmod keeps on
+        # directories for a numeric mode: cleared explicitly
         f"chmod {SITE_DIR_MODE} {_q(site)}",
+        f"chmod g-s {_q(site)}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -111,6 +111,16 @@ def test_seal_sets_every_mode_of_the_table(site: Path) -> None:
         assert path.lstat().st_gid == GID, path
 
 
+def test_seal_clears_a_set_group_id_bit_inherited_from_sites(site: Path) -> None:
+    os.chmod(site.parent, 0o2775)  # a platform whose sites/ is set-group-ID
+    prepared(site)
+    assert site.stat().st_mode & stat.S_ISGID
+    assert not sealed(site)
+    seal(site)
+    assert mode(site) == 0o550
+    assert sealed(site)
+
+
 def test_check_fails_before_sealing_and_passes_after(site: Path) -> None:
     assert not sealed(site)  # nothing there
     prepared(site)
