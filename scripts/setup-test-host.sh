@@ -5,10 +5,11 @@
 # checks first and only changes what is missing.
 #
 #   1. Debian packages the rig needs (sshd, nginx, php-fpm, mysql client,
-#      sqlite, git, gnupg, sudo, curl). A temporary /usr/sbin/policy-rc.d that exits
-#      101 keeps package daemons from starting during the install; it is
-#      removed afterwards only if this script created it. The package index
-#      is refreshed only when something is actually missing.
+#      sqlite, git, gnupg, sudo, curl, libpq5 for psycopg). A temporary
+#      /usr/sbin/policy-rc.d that exits 101 keeps package daemons from
+#      starting during the install; it is removed afterwards only if this
+#      script created it. The package index is refreshed only when something
+#      is actually missing.
 #   2. MariaDB answering on 127.0.0.1:3306 (started with start-stop-daemon
 #      if installed but not running; installed first if absent).
 #   3. The system user `aegir` (home /home/aegir, bash, group www-data).
@@ -39,7 +40,7 @@ fi
 
 # --- 1. packages -------------------------------------------------------------
 PACKAGES=(openssh-server openssh-client php-cli php-fpm php-mysql php-sqlite3
-          nginx mariadb-client sqlite3 git gnupg sudo curl)
+          nginx mariadb-client sqlite3 git gnupg sudo curl libpq5)
 
 missing_packages() {
     local p

@@ -1,10 +1,17 @@
 """The journal: runs, action and step progress, results and retry bookkeeping.
 
-Open one with `open_store(--state)`; callers use the `Store` protocol only.
+Open one with `open_store(--state)` (a SQLite file, or a PostgreSQL database); callers use the
+`Store` protocol only. Controllers sharing a journal take turns with `open_leadership(--state)`.
 """
 
 from __future__ import annotations
 
+from reconciler.journal.leader import (
+    FileLeadership,
+    Leadership,
+    PostgresLeadership,
+    open_leadership,
+)
 from reconciler.journal.model import (
     OUTPUT_CAP_BYTES,
     ActionRecord,
@@ -18,6 +25,7 @@ from reconciler.journal.model import (
     StepStatus,
     Store,
 )
+from reconciler.journal.postgres import PostgresStore
 from reconciler.journal.sqlite import SQLiteStore
 from reconciler.journal.store import default_state_path, open_store
 
@@ -25,7 +33,11 @@ __all__ = [
     "OUTPUT_CAP_BYTES",
     "ActionRecord",
     "ActionStatus",
+    "FileLeadership",
     "LastAction",
+    "Leadership",
+    "PostgresLeadership",
+    "PostgresStore",
     "Redactor",
     "RetryState",
     "RunRecord",
@@ -35,5 +47,6 @@ __all__ = [
     "StepStatus",
     "Store",
     "default_state_path",
+    "open_leadership",
     "open_store",
 ]

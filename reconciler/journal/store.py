@@ -1,4 +1,4 @@
-"""`open_store`: the journal `--state` names, a SQLite file by default."""
+"""`open_store`: the journal `--state` names, a SQLite file by default or a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 from reconciler.errors import ReconcilerError
 from reconciler.journal.model import Redactor, Store
+from reconciler.journal.pgconn import is_postgres_url
+from reconciler.journal.postgres import PostgresStore
 from reconciler.journal.sqlite import SQLiteStore
 
-__all__ = ["default_state_path", "open_store"]
-
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+__all__ = ["default_state_path", "open_store", "sqlite_state_path"]
 
 
 def default_state_path() -> Path:
@@ -19,6 +19,13 @@ def default_state_path() -> Path:
     base = os.environ.get("XDG_STATE_HOME", "")
     root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
     return root / "reconciler" / "journal.sqlite"
+
+
+def sqlite_state_path(state: str | None) -> Path:
+    """The SQLite file a non-PostgreSQL `--state` names (None: `default_state_path()`)."""
+    if state is not None and not state.strip():
+        raise ReconcilerError("--state is empty", hint="give a file path, or omit --state")
+    return default_state_path() if state is None else Path(state).expanduser()
 
 
 def _ensure_dir(directory: Path) -> None:
@@ -56,16 +63,12 @@ def open_store(
     busy_timeout_ms: int | None = None,
 ) -> Store:
     """The journal `state` names (the `--state` option): None for the default SQLite file, a
-    path for that SQLite file, `postgresql://...` (not supported yet). A new directory is made
-    0700 and a new file 0600; the schema is brought up to date."""
-    if state is not None and state.lower().startswith(_POSTGRES_SCHEMES):
-        raise ReconcilerError(
-            "a PostgreSQL journal (--state postgresql://...) is not supported yet",
-            hint="omit --state for the default SQLite journal, or give a file path",
-        )
-    if state is not None and not state.strip():
-        raise ReconcilerError("--state is empty", hint="give a file path, or omit --state")
-    path = default_state_path() if state is None else Path(state).expanduser()
+    path for that SQLite file (a new directory is made 0700 and a new file 0600), or a
+    `postgresql://` / `postgres://` URL (see `reconciler.journal.postgres`; `busy_timeout_ms`
+    is SQLite's only). The schema is brought up to date."""
+    if state is not None and is_postgres_url(state):
+        return PostgresStore(state, redact=redact)
+    path = sqlite_state_path(state)
     _ensure_dir(path.parent)
     _ensure_file(path)
     if busy_timeout_ms is None:

@@ -12,6 +12,7 @@ Modules (each one owns one part and says which fixtures it backs):
 * :mod:`rig.hosts`    -- sshd test hosts and :class:`rig.hosts.TestHost`.
 * :mod:`rig.web`      -- nginx and php-fpm per host, :func:`rig.web.http_get`.
 * :mod:`rig.mariadb`  -- the admin account and fresh databases.
+* :mod:`rig.postgres` -- the PostgreSQL server on this machine, fresh schemas.
 * :mod:`rig.gitrepos` -- bare git repositories, the stand-in platform repo.
 * :mod:`rig.fixtures` -- the pytest fixtures (registered by tests/conftest.py).
 """

@@ -1,4 +1,8 @@
-"""The SQLite journal on real files: runs, actions, steps, crash recovery, status queries."""
+"""The journal: runs, actions, steps, crash recovery, status queries.
+
+The tests taking `backend` run on both stores: a SQLite file, and PostgreSQL (the server on this
+machine, a fresh schema per test; marked `integration`). The others are SQLite's own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import sqlite3
 import stat
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,8 +26,15 @@ from reconciler.journal import (
 )
 from reconciler.journal.model import cap_tail, format_time, parse_time
 from reconciler.journal.schema import SCHEMA_VERSION
+from unit.journals import Backend, journal_backend
 
 PLAN = json.dumps({"revision": "abc123", "actions": [{"id": "site.install:www.example.com"}]})
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with journal_backend(request.param, tmp_path) as found:
+        yield found
 
 
 def _mode(path: Path) -> int:
@@ -34,8 +46,8 @@ def _start(store: Store, run_id: int, action_id: str, name: str, server: str = "
     return store.record_action_start(run_id, action_id, kind, "Site", name, server)
 
 
-def test_run_with_actions_and_steps_is_read_back(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "j.sqlite")) as store:
+def test_run_with_actions_and_steps_is_read_back(backend: Backend) -> None:
+    with backend.open() as store:
         run = store.begin_run("abc123", PLAN, "commit")
         pending = store.add_action(
             run, "site.install:www.example.com", "site.install", "Site", "www.example.com", "web1"
@@ -75,9 +87,9 @@ def test_run_with_actions_and_steps_is_read_back(tmp_path: Path) -> None:
         assert store.get_run(run + 1) is None
 
 
-def test_timestamps_are_utc_iso8601(tmp_path: Path) -> None:
+def test_timestamps_are_utc_iso8601(backend: Backend) -> None:
     moment = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-    with SQLiteStore(tmp_path / "j.sqlite", clock=lambda: moment) as store:
+    with backend.open(clock=lambda: moment) as store:
         run = store.begin_run("r", "{}", "manual")
         record = store.get_run(run)
         assert record is not None
@@ -89,9 +101,8 @@ def test_timestamps_are_utc_iso8601(tmp_path: Path) -> None:
         format_time(datetime(2024, 5, 1))
 
 
-def test_crash_mid_run_is_reported_with_the_first_unfinished_step(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    store = open_store(str(path))
+def test_crash_mid_run_is_reported_with_the_first_unfinished_step(backend: Backend) -> None:
+    store = backend.open()
     finished = store.begin_run("old", "{}", "commit")
     store.end_run(finished, "succeeded")
     run = store.begin_run("abc123", PLAN, "commit")
@@ -109,7 +120,7 @@ def test_crash_mid_run_is_reported_with_the_first_unfinished_step(tmp_path: Path
     store.add_action(run, "site.delete:d.example.com", "site.delete", "Site", "d.example.com", "w")
     store.close()  # the controller dies: no end_run
 
-    with open_store(str(path)) as reopened:
+    with backend.open() as reopened:
         (interrupted,) = reopened.interrupted_runs()
         assert interrupted.id == run
         assert interrupted.revision == "abc123"
@@ -136,8 +147,8 @@ def test_crash_mid_run_is_reported_with_the_first_unfinished_step(tmp_path: Path
         assert record.actions == interrupted.actions
 
 
-def test_failed_for_revision(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "j.sqlite")) as store:
+def test_failed_for_revision(backend: Backend) -> None:
+    with backend.open() as store:
         action_id = "site.upgrade:www.example.com"
         run = store.begin_run("c1", PLAN, "commit")
         row = _start(store, run, action_id, "www.example.com")
@@ -155,9 +166,9 @@ def test_failed_for_revision(tmp_path: Path) -> None:
         assert store.failed_for_revision(action_id, "c1")  # still recorded against c1
 
 
-def test_last_action(tmp_path: Path) -> None:
+def test_last_action(backend: Backend) -> None:
     times = iter(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=m) for m in range(100))
-    with SQLiteStore(tmp_path / "j.sqlite", clock=lambda: next(times)) as store:
+    with backend.open(clock=lambda: next(times)) as store:
         assert store.last_action("Site", "www.example.com") is None
         run = store.begin_run("c1", PLAN, "commit")
         row = _start(store, run, "site.install:www.example.com", "www.example.com")
@@ -187,8 +198,8 @@ def test_last_action(tmp_path: Path) -> None:
         assert running.result == "running"
 
 
-def test_retry_state(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "j.sqlite")) as store:
+def test_retry_state(backend: Backend) -> None:
+    with backend.open() as store:
         key = "Site/www.example.com"
         assert store.retry_state(key) is None
         when = datetime(2024, 1, 1, 0, 0, 2, tzinfo=UTC)
@@ -235,11 +246,15 @@ def test_explicit_path_in_a_new_directory(tmp_path: Path) -> None:
         assert store.path == path
     assert _mode(path.parent) == 0o700
     assert _mode(path) == 0o600
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
 
 
-def test_concurrent_writers_on_one_file_lose_no_rows(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    stores = [open_store(str(path)), open_store(str(path))]
+def test_concurrent_writers_on_one_journal_lose_no_rows(backend: Backend) -> None:
+    stores = [backend.open(), backend.open()]
     per_writer = 40
     errors: list[BaseException] = []
 
@@ -267,16 +282,17 @@ def test_concurrent_writers_on_one_file_lose_no_rows(tmp_path: Path) -> None:
         store.close()
     assert errors == []
 
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        for table in ("runs", "actions", "steps", "retries"):
-            assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 2 * per_writer
-        assert conn.execute("SELECT COUNT(*) FROM runs WHERE status != 'succeeded'").fetchone() == (
-            0,
-        )
-    finally:
-        conn.close()
+    for table in ("runs", "actions", "steps", "retries"):
+        assert backend.sql(f"SELECT COUNT(*) FROM {table}") == [(2 * per_writer,)]
+    assert backend.sql("SELECT COUNT(*) FROM runs WHERE status != 'succeeded'") == [(0,)]
+
+
+def test_migrations_apply_once(backend: Backend) -> None:
+    with backend.open() as store:
+        run = store.begin_run("r", "{}", "manual")
+    with backend.open() as store:  # reopening applies nothing twice
+        assert store.get_run(run) is not None
+    assert backend.sql("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 def test_migration_from_an_empty_file(tmp_path: Path) -> None:
@@ -284,8 +300,6 @@ def test_migration_from_an_empty_file(tmp_path: Path) -> None:
     path.touch()
     with open_store(str(path)) as store:
         store.begin_run("r", "{}", "manual")
-    with open_store(str(path)) as store:  # reopening applies nothing twice
-        assert store.get_run(1) is not None
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
@@ -294,15 +308,11 @@ def test_migration_from_an_empty_file(tmp_path: Path) -> None:
         conn.close()
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    open_store(str(path)).close()
-    conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_version VALUES (99, 'x')")
-    conn.commit()
-    conn.close()
+def test_a_newer_schema_is_refused(backend: Backend) -> None:
+    backend.open().close()
+    backend.sql("INSERT INTO schema_version VALUES (99, 'x')")
     with pytest.raises(ReconcilerError, match="schema version 99"):
-        open_store(str(path))
+        backend.open()
 
 
 def test_not_a_database_is_refused(tmp_path: Path) -> None:
@@ -312,22 +322,22 @@ def test_not_a_database_is_refused(tmp_path: Path) -> None:
         open_store(str(path))
 
 
-def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "j.sqlite")) as store:
-        with pytest.raises(sqlite3.IntegrityError):
+def test_foreign_keys_are_enforced(backend: Backend) -> None:
+    with backend.open() as store:
+        with pytest.raises(backend.integrity_error):
             store.record_step_start(12345, 0, "orphan")
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(backend.integrity_error):
             _start(store, 999, "site.install:x.example.com", "x.example.com")
 
 
-def test_redact_hook_and_output_cap(tmp_path: Path) -> None:
+def test_redact_hook_and_output_cap(backend: Backend) -> None:
     seen: list[str] = []
 
     def redact(text: str) -> str:
         seen.append(text)
         return text.replace("hunter2", "***")
 
-    with open_store(str(tmp_path / "j.sqlite"), redact=redact) as store:
+    with backend.open(redact=redact) as store:
         run = store.begin_run("r", "{}", "manual")
         row = _start(store, run, "site.install:www.example.com", "www.example.com")
         step = store.record_step_start(row, 0, "install")
@@ -354,17 +364,8 @@ def test_cap_tail_never_splits_a_character() -> None:
     assert cap_tail("short") == "short"
 
 
-@pytest.mark.parametrize(
-    "url", ["postgresql://reconciler@db/journal", "postgres://db/journal", "POSTGRESQL://x"]
-)
-def test_postgresql_is_refused_clearly(url: str, tmp_path: Path) -> None:
-    with pytest.raises(ReconcilerError, match=r"PostgreSQL journal .* not supported yet") as info:
-        open_store(url)
-    assert "SQLite" in info.value.hint
-
-
-def test_invalid_statuses_and_unknown_rows(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "j.sqlite")) as store:
+def test_invalid_statuses_and_unknown_rows(backend: Backend) -> None:
+    with backend.open() as store:
         with pytest.raises(json.JSONDecodeError):
             store.begin_run("r", "not json", "manual")
         run = store.begin_run("r", "{}", "manual")
