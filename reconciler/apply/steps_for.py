@@ -33,7 +33,7 @@ from reconciler.apply.runner import AnyStep
 from reconciler.drivers.backup import new_backup_id
 from reconciler.errors import PermanentError
 from reconciler.manifests.manifestset import ManifestSet
-from reconciler.observe.models import ObservedServer
+from reconciler.observe.models import ObservedPlatform, ObservedServer, ObservedSite
 from reconciler.plan.drift import database_reasons, vhost_reasons
 from reconciler.plan.model import Action
 
@@ -235,17 +235,109 @@ def _upgrade(
     now: datetime | None,
     backup_id: str | None,
 ) -> ActionWork:
-    """Roles: "src"/"srcdb" where the site is now, "web"/"db" where it goes."""
-    from reconciler.actions.upgrade import upgrade_steps
+    """Roles: "src"/"srcdb" where the site is now, "web"/"db" where it goes.
 
-    found = _located(manifests, facts, observed, action.object_name, action.path)
-    if found is None:
-        raise PermanentError(f"Site {action.object_name} is no longer at {action.path}")
-    old, server, core, driver = found
+    An upgrade resumed after the site left its old place (renamed into the new platform, or its
+    old copy retired after the switch) finds that place by its path in the old codebase, and
+    gets the rest of its steps only (`finish_upgrade_steps`)."""
+    from reconciler.actions.upgrade import (
+        database_moves,
+        finish_upgrade_steps,
+        upgrade_steps,
+    )
+
     new = _declared_site(manifests, action, facts)
+    place = _old_place(manifests, facts, observed, action, new)
+    if place is None:
+        raise PermanentError(f"Site {action.object_name} is no longer at {action.path}")
+    old, server, core, driver, seen = place
+    old = _current_database(old, manifests, facts)
+    listing = observed.get(old.db.name) if old.db is not None else None
+    databases = listing.database_server if listing is not None else None
+    dropped = (
+        database_moves(old, new)
+        and databases is not None
+        and databases.error is None
+        and old.db_name not in databases.databases
+    )
+    retired = not seen or dropped
+    if retired and (backup_id is None or not (seen or _arrived(observed, new))):
+        # not an interrupted upgrade, or the site is at neither place
+        raise PermanentError(f"Site {action.object_name} is no longer at {action.path}")
     backup = _backup(old, server, core, driver, now, backup_id)
-    steps = upgrade_steps(old, new, backup=backup, core_version=core)
-    return ActionWork(steps, _roles_of(new, old))
+    build = finish_upgrade_steps if retired else upgrade_steps
+    return ActionWork(build(old, new, backup=backup, core_version=core), _roles_of(new, old))
+
+
+def _arrived(observed: dict[str, ObservedServer], new: SiteContext) -> bool:
+    server = observed.get(new.web.name)
+    found = server.site(new.name) if server is not None else None
+    return found is not None and found[1].path == new.site_dir
+
+
+def _site_path(codebase: ObservedPlatform, name: str) -> str | None:
+    if codebase.docroot is None:
+        return None
+    root = codebase.path if codebase.docroot == "." else f"{codebase.path}/{codebase.docroot}"
+    return f"{root}/sites/{name}"
+
+
+def _old_place(
+    manifests: ManifestSet,
+    facts: dict[str, ServerFacts],
+    observed: dict[str, ObservedServer],
+    action: Action,
+    new: SiteContext,
+) -> tuple[SiteContext, ObservedServer, str | None, str | None, bool] | None:
+    """Where an upgrading site was: the codebase holding `action.path` (on the server of the
+    platform it leaves, when that is declared), preferring one where the site still is and that
+    is not its new place. Its context, server, core version, database driver, and whether
+    observe still sees the site there."""
+    name = action.object_name
+    origin = manifests.platforms.get(action.source or "")
+    best: tuple[tuple[bool, bool], ObservedServer, ObservedPlatform, ObservedSite | None] | None
+    best = None
+    for server in observed.values():
+        if origin is not None and server.name != origin.spec.server:
+            continue
+        for codebase in server.platforms:
+            if _site_path(codebase, name) != action.path:
+                continue
+            seen = next((s for s in codebase.sites if s.name == name), None)
+            elsewhere = server.name != new.web.name or action.path != new.site_dir
+            rank = (seen is not None and elsewhere, elsewhere)
+            if best is None or rank > best[0]:
+                best = (rank, server, codebase, seen)
+    if best is None:
+        return None
+    _, server, codebase, seen = best
+    db = seen.database if seen is not None else None
+    ctx = observed_site_context(
+        manifests,
+        facts,
+        server.name,
+        codebase.path,
+        codebase.docroot,
+        codebase.name,
+        name,
+        db.name if db is not None else None,
+        db.username if db is not None else None,
+    )
+    driver = db.driver if db is not None else None
+    return ctx, server, codebase.core_version, driver, seen is not None
+
+
+def _current_database(
+    old: SiteContext, manifests: ManifestSet, facts: dict[str, ServerFacts]
+) -> SiteContext:
+    """The old place with the database server its database is on now: a site without
+    `db.server` has it on its platform's server, which for the old place is the server the site
+    is leaving (its context names the declared platform's)."""
+    site = old.site
+    server = manifests.servers.get(old.web.name)
+    if site is None or site.spec.db.server is not None or server is None:
+        return old
+    return replace(old, db=facts.get(old.web.name), db_service=server.spec.services.db)
 
 
 def _clone(
