@@ -144,9 +144,21 @@ class Applier:
     # ---------------------------------------------------------------- a plan
 
     async def apply(
-        self, plan: Plan, *, only: set[str] | None = None, trigger: str = "apply"
+        self,
+        plan: Plan,
+        *,
+        only: set[str] | None = None,
+        exclude: set[str] | None = None,
+        trigger: str = "apply",
     ) -> ApplyResult:
-        actions = [a for a in plan.actions if only is None or a.object_name in only or a.id in only]
+        """Apply `plan` (only the actions of `only`'s objects or ids when given, never those
+        whose id is in `exclude`)."""
+        actions = [
+            a
+            for a in plan.actions
+            if (only is None or a.object_name in only or a.id in only)
+            and a.id not in (exclude or set())
+        ]
         run_id = None
         if self.store is not None:
             run_id = self.store.begin_run(plan.revision, json.dumps(plan_json(plan)), trigger)

@@ -115,8 +115,10 @@ async def run_apply(
             ):
                 click.echo("Nothing applied.", err=True)
                 return 1, plan, None
+            # an action that just failed when resumed is not tried a second time in this run
+            retried = {r.action.id for r in resumed if r.result != "succeeded"}
             result = await Applier(manifests, observed, transports, store, progress=progress).apply(
-                plan, only=only
+                plan, only=only, exclude=retried
             )
     finally:
         store.close()
