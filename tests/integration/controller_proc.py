@@ -59,9 +59,14 @@ class ManifestRepo:
         done = subprocess.run([*argv, *args], capture_output=True, text=True, check=True)
         return done.stdout.strip()
 
-    def commit(self, *docs: str, message: str = "manifests") -> str:
-        (self.path / "manifests.yaml").write_text("---\n".join(docs))
-        self.git("add", "manifests.yaml")
+    def commit(self, *docs: str, message: str = "manifests", per_file: int = 1000) -> str:
+        """Commit `docs` as the repository's manifests, `per_file` documents a file."""
+        for old in self.path.glob("manifests*.yaml"):
+            old.unlink()
+        for n, start in enumerate(range(0, len(docs), per_file)):
+            name = "manifests.yaml" if n == 0 else f"manifests-{n}.yaml"
+            (self.path / name).write_text("---\n".join(docs[start : start + per_file]))
+        self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD")
 
