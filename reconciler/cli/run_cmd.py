@@ -11,7 +11,6 @@ left `running` in the journal and resumed by the next start, exactly as after a 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,13 +97,10 @@ async def run_controller(
     state = SimpleApiState(metrics=metrics)
     engine = Engine(config, store, metrics=metrics)
     leader = open_leadership(opts.state)
-    last = [0.0]
 
     def publish() -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.2 and engine.ready:
-            return  # at most five documents a second: each reads the journal for every object
-        last[0] = now
+        """Called by the loop after each wakeup (not more often): each document reads the
+        journal for every object."""
         document = controller_status(engine.snapshot(), store)
         state.status = document
         state.ready = engine.ready

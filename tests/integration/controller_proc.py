@@ -96,6 +96,8 @@ class ControllerProc:
     use_key: bool = True
     proc: subprocess.Popen[bytes] | None = None
     base: str = ""
+    url: str | None = None
+    """`--repo` when the controller is to follow the repository by URL instead of its path."""
 
     @property
     def log(self) -> Path:
@@ -111,7 +113,7 @@ class ControllerProc:
             "reconciler",
             "run",
             "--repo",
-            str(self.repo.path),
+            self.url or str(self.repo.path),
             "--branch",
             "main",
             "--state",
