@@ -1,6 +1,9 @@
 """The controller's reconciliation: load the branch head, observe, plan, dispatch what the policy
 allows, and count every outcome in the work queue and the journal.
 
+Health (an HTTP request and `drush core:status` per site) is checked for every site at the start
+and at each resync, and after a batch only for the sites its actions finished on.
+
 A pass never waits for the actions it dispatches: they run as a batch task (`ControllerApplier`),
 and when the batch ends the controller is woken for another pass, which observes the result. So a
 slow action on one server never keeps a new commit from reaching the others; an object is still
@@ -12,6 +15,7 @@ the status says why the new one was not taken.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -39,7 +43,7 @@ from reconciler.plan.model import Action
 from reconciler.transport import Transports
 from reconciler.transport.base import Transport
 
-__all__ = ["ControllerConfig", "Engine", "Metrics", "NoMetrics", "Snapshot"]
+__all__ = ["ControllerConfig", "Engine", "Metrics", "NoMetrics", "Snapshot", "only_sites"]
 
 _log = structlog.get_logger(__name__)
 
@@ -107,6 +111,20 @@ class Snapshot:
     leading: bool
 
 
+def only_sites(observed: list[ObservedServer], names: set[str]) -> list[ObservedServer]:
+    """`observed` with only the sites called `names` (to check the health of those alone)."""
+    return [
+        dataclasses.replace(
+            server,
+            platforms=tuple(
+                dataclasses.replace(p, sites=tuple(s for s in p.sites if s.name in names))
+                for p in server.platforms
+            ),
+        )
+        for server in observed
+    ]
+
+
 class Engine:
     """State and one reconciliation pass; `reconciler.controller.loop` drives it."""
 
@@ -141,6 +159,8 @@ class Engine:
         self._judged: set[str] = set()
         self._restored: set[str] = set()
         self._recorded_plan: str | None = None
+        self._touched: set[str] = set()
+        """Sites an action finished on since the last health check."""
         self.wake: Callable[[str], None] = lambda reason: None
 
     # ------------------------------------------------------------------ the source
@@ -216,8 +236,14 @@ class Engine:
                 self._dispatch(plan, selection, manifests, observed)
         elif self.refused is not None:
             self.held = {a.id: f"plan refused: {self.refused}" for a in plan.actions}
-        if reasons & {"start", "resync", "applied"} or not self.ready:
+        if reasons & {"start", "resync"} or not self.ready:
             self.health = await check_health(manifests, observed, transports)
+        elif self._touched:
+            touched, self._touched = self._touched, set()
+            found = await check_health(manifests, only_sites(observed, touched), transports)
+            for name in touched:
+                self.health.pop(name, None)
+            self.health.update(found)
         now = self.clock()
         for server in observed:
             if server.reachable and server.name not in plan.unobserved:
@@ -344,6 +370,9 @@ class Engine:
                 self.wake("applied")
 
     def _finished(self, key: str, outcome: Outcome, revision: str) -> None:
+        kind, _, name = key.partition("/")
+        if kind == "Site":
+            self._touched.add(name)
         had_retry = self.queue.retry(key) is not None
         self._judged.add(key)
         retry = self.queue.done(key, outcome, revision)

@@ -6,8 +6,10 @@ from typing import Literal
 
 import pytest
 
+from reconciler.controller.engine import only_sites
 from reconciler.controller.policy import DRIFT_ONLY, action_key, objects_on, select
 from reconciler.controller.workqueue import Backoff, WorkQueue
+from reconciler.observe.models import ObservedPlatform, ObservedServer, ObservedSite
 from reconciler.plan.model import Action, ActionKind, Plan
 from unit.builders import check, platform, server, site
 
@@ -146,3 +148,23 @@ def test_objects_on_servers() -> None:
     assert objects_on(manifests, ["web1"]) == ["Platform/p1", "Site/a.example.com"]
     assert objects_on(manifests, ["db1"]) == ["Site/c.example.com"]
     assert objects_on(manifests, []) == []
+
+
+def test_only_sites_keeps_servers_and_platforms() -> None:
+    def platform_with(*names: str) -> ObservedPlatform:
+        sites = tuple(ObservedSite(name=n, path=f"/p/web/sites/{n}") for n in names)
+        return ObservedPlatform(
+            name="p1", path="/p", docroot="web", core_version="10.3.6", sites=sites
+        )
+
+    observed = [
+        ObservedServer(
+            "web1", True, user="aegir", home="/home/aegir", platforms=(platform_with("a", "b"),)
+        ),
+        ObservedServer("web2", False, error="down"),
+    ]
+    kept = only_sites(observed, {"b"})
+    assert [s.name for s in kept] == ["web1", "web2"]
+    assert kept[0].home == "/home/aegir" and kept[1].error == "down"
+    assert [s.name for s in kept[0].platforms[0].sites] == ["b"]
+    assert kept[0].site("a") is None and kept[0].site("b") is not None
