@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rig.hosts import TestHost
+from rig.manifests import site_yaml
 
-__all__ = ["ControllerProc", "ManifestRepo", "journal_rows", "running", "wait_until"]
+__all__ = [
+    "ControllerProc",
+    "ManifestRepo",
+    "journal_rows",
+    "local_manifests",
+    "running",
+    "wait_until",
+]
 
 T = TypeVar("T")
 _SERVING = re.compile(r"Serving http://([0-9.]+):(\d+)/")
@@ -42,6 +50,32 @@ def wait_until(what: str, probe: Callable[[], T | None], bound: float, step: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {bound:g} s (liveness bound): {what}")
         time.sleep(step)
+
+
+def local_manifests(root: Path, sites: Sequence[str], port: int = 21000) -> list[str]:
+    """A `local` server (this machine, its directories under `root`, PHP's built-in server from
+    `port`, SQLite), one platform, and `sites` on it: nothing needs to be installed for a
+    controller to observe and plan them."""
+    server = f"""apiVersion: reconciler/v1
+kind: Server
+metadata: {{name: local}}
+spec:
+  transport: local
+  paths: {{platforms: {root}/platforms, backups: {root}/backups}}
+  services:
+    http: {{type: builtin, port: {port}, vhostDir: {root}/vhosts}}
+    db: {{type: sqlite}}
+"""
+    platform = f"""apiVersion: reconciler/v1
+kind: Platform
+metadata: {{name: p1}}
+spec:
+  server: local
+  source: {{git: {{url: {root}/none.git, ref: main}}}}
+"""
+    for d in ("platforms", "backups", "vhosts"):
+        (root / d).mkdir(exist_ok=True)
+    return [server, platform, *(site_yaml(name, "p1") for name in sites)]
 
 
 @dataclass

@@ -16,35 +16,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from rig.manifests import site_yaml
 
-from integration.controller_proc import ControllerProc, ManifestRepo, journal_rows, running
+from integration.controller_proc import (
+    ControllerProc,
+    ManifestRepo,
+    journal_rows,
+    local_manifests,
+    running,
+)
 from integration.controller_proc import wait_until as wait
 
 pytestmark = pytest.mark.integration
 
 SECRET = b"webhook-secret-for-the-test"
-
-
-def _docs(root: Path, sites: list[str]) -> list[str]:
-    server = f"""apiVersion: reconciler/v1
-kind: Server
-metadata: {{name: local}}
-spec:
-  transport: local
-  paths: {{platforms: {root}/platforms, backups: {root}/backups}}
-  services:
-    http: {{type: builtin, port: 21000, vhostDir: {root}/vhosts}}
-    db: {{type: sqlite}}
-"""
-    platform = f"""apiVersion: reconciler/v1
-kind: Platform
-metadata: {{name: p1}}
-spec:
-  server: local
-  source: {{git: {{url: {root}/none.git, ref: main}}}}
-"""
-    return [server, platform, *(site_yaml(name, "p1") for name in sites)]
 
 
 def _post(base: str, body: bytes, signature: str) -> int:
@@ -66,10 +50,8 @@ def _post(base: str, body: bytes, signature: str) -> int:
 
 
 def test_webhook_signature_decides_whether_a_fetch_runs(tmp_path: Path) -> None:
-    for d in ("platforms", "backups", "vhosts"):
-        (tmp_path / d).mkdir()
     origin = ManifestRepo(tmp_path / "origin")
-    first = origin.commit(*_docs(tmp_path, ["a.example.com"]))
+    first = origin.commit(*local_manifests(tmp_path, ["a.example.com"]))
     (tmp_path / "secret").write_bytes(SECRET + b"\n")
     controller = ControllerProc(
         origin,
@@ -83,7 +65,7 @@ def test_webhook_signature_decides_whether_a_fetch_runs(tmp_path: Path) -> None:
     with running(controller):
         wait("ready", lambda: controller.get("/readyz")[0] == 200, 60)
         assert controller.status()["revision"] == first
-        second = origin.commit(*_docs(tmp_path, ["a.example.com", "b.example.com"]))
+        second = origin.commit(*local_manifests(tmp_path, ["a.example.com", "b.example.com"]))
         body = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
         good = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         bad = "sha256=" + hmac.new(b"not the secret", body, hashlib.sha256).hexdigest()
