@@ -36,6 +36,7 @@ from reconciler.controller.jobs import (
 from reconciler.controller.schedule import Schedule, Timetable, backup_schedule, cron_schedule
 from reconciler.controller.triggers import git_dir, head_commit, watch_refs
 from reconciler.controller.workqueue import object_key
+from reconciler.errors import ReconcilerError
 from reconciler.manifests.names import parse_duration
 from reconciler.observe.gather import observe_all
 
@@ -191,10 +192,27 @@ class Controller:
                 reasons.add("changed")
                 self._schedule_jobs()
             if reasons & _RECONCILE:
+                engine.leading = await asyncio.to_thread(self._still_leading)
                 await engine.reconcile(reasons)
                 retry_at = engine.queue.next_wakeup()
             self._run_due_jobs(engine.clock())
             self.publish()
+
+    def _still_leading(self) -> bool:
+        """Whether this process still leads (a PostgreSQL session can be lost), taking the
+        lead again when nobody holds it; a controller that does not lead plans but applies
+        nothing, and runs no job."""
+        leader = self.leader
+        try:
+            if leader is None or leader.held:
+                return True
+            if leader.try_acquire():
+                _log.info("leading again")
+                return True
+        except ReconcilerError as exc:  # the journal's server is away: apply nothing meanwhile
+            _log.warning("leadership cannot be checked", error=exc.message)
+        _log.warning("leadership lost: another controller applies; this one only plans")
+        return False
 
     async def _sleep(self, seconds: float) -> None:
         self._woken.clear()
