@@ -34,7 +34,7 @@ from reconciler.drivers.backup import new_backup_id
 from reconciler.errors import PermanentError
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.observe.models import ObservedPlatform, ObservedServer, ObservedSite
-from reconciler.plan.drift import database_reasons, vhost_reasons
+from reconciler.plan.drift import database_home, database_reasons, vhost_reasons
 from reconciler.plan.model import Action
 
 __all__ = ["BACKUP_STEP_PREFIX", "ActionWork", "all_facts", "backup_id_of", "work_for"]
@@ -251,7 +251,16 @@ def _upgrade(
     if place is None:
         raise PermanentError(f"Site {action.object_name} is no longer at {action.path}")
     old, server, core, driver, seen = place
-    old = _current_database(old, manifests, facts)
+    here = next(
+        (
+            s
+            for codebase in server.platforms
+            for s in codebase.sites
+            if s.name == action.object_name and s.path == action.path
+        ),
+        None,
+    )
+    old = _current_database(old, manifests, facts, here, observed)
     listing = observed.get(old.db.name) if old.db is not None else None
     databases = listing.database_server if listing is not None else None
     dropped = (
@@ -328,14 +337,26 @@ def _old_place(
 
 
 def _current_database(
-    old: SiteContext, manifests: ManifestSet, facts: dict[str, ServerFacts]
+    old: SiteContext,
+    manifests: ManifestSet,
+    facts: dict[str, ServerFacts],
+    seen: ObservedSite | None,
+    observed: dict[str, ObservedServer],
 ) -> SiteContext:
-    """The old place with the database server its database is on now: a site without
-    `db.server` has it on its platform's server, which for the old place is the server the site
-    is leaving (its context names the declared platform's)."""
+    """The old place with the database server its database is on now: the declared server
+    whose `services.db` its settings.php names and whose listing holds it (`database_home`, as
+    the planner found it); when observe cannot tell (the site gone from its old place), a site
+    without `db.server` has it on its platform's server, which for the old place is the server
+    the site is leaving (its context names the declared platform's)."""
     site = old.site
+    if site is None:
+        return old
+    home = database_home(manifests, site, old.web.name, seen, observed) if seen else None
+    if home is not None and home.server is not None:
+        holder = manifests.servers[home.server]
+        return replace(old, db=facts.get(home.server), db_service=holder.spec.services.db)
     server = manifests.servers.get(old.web.name)
-    if site is None or site.spec.db.server is not None or server is None:
+    if site.spec.db.server is not None or server is None:
         return old
     return replace(old, db=facts.get(old.web.name), db_service=server.spec.services.db)
 

@@ -334,3 +334,33 @@ def test_site_moves_to_another_host_while_db_server_keeps_its_database(
     assert old.db in mariadb_admin.databases()
     assert old.db not in mariadb2_admin.databases()
     assert mariadb2_admin.users(old.db) == set()
+
+
+def test_database_moves_to_another_mariadb_server(
+    h01: TestHost,
+    h03: TestHost,
+    standin_repo: Path,
+    mariadb_admin: MariaDBAdmin,
+    mariadb2_admin: MariaDBAdmin,
+    agent: dict[str, str],
+    site: str,
+    tmp_path: Path,
+) -> None:
+    """`db.server` changed from h01 (first MariaDB) to h03 (a root login, second MariaDB): the
+    site stays on h01's platform, its database moves."""
+    cli = _cli(tmp_path, [h01, h03], agent)
+    servers = [server_yaml(h01), second_server_yaml(h03), platform_yaml("one", h01, standin_repo)]
+    old = Place(h01, "one", mariadb_admin, site)
+    new = Place(h01, "one", mariadb2_admin, site)
+    moved = _move(
+        cli,
+        [*servers, site_yaml(site, "one")],
+        [*servers, site_yaml(site, "one", db={"server": h03.name})],
+        old,
+        "database moves from h01 to h03 (settings.php names "
+        f"{old.db} at 127.0.0.1:3306, on h01; declared on h03, db.server)",
+    )
+    _arrived(new, moved, port=mariadb2.PORT)
+    assert old.db not in mariadb_admin.databases()
+    assert mariadb_admin.users(old.db) == set()
+    assert not (h03.vhost_dir / f"{site}.conf").exists()
