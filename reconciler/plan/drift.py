@@ -25,6 +25,7 @@ __all__ = [
     "address_drift",
     "database_home",
     "database_reasons",
+    "database_rename",
     "engine_change",
     "find_vhost",
     "mode_reasons",
@@ -298,7 +299,8 @@ def database_reasons(
     name = site.spec.db.name or generated
     user = site.spec.db.user or generated
     differs("driver", observed_db.driver, "mysql", "driver")
-    differs("database", observed_db.name, name, "name")
+    if database_rename(manifests, site, seen) is not None:
+        return []  # never repaired by pointing the site at another (empty) database
     differs("username", observed_db.username, user, "user")
     differs("host", observed_db.host, service.host, "host")
     differs("port", observed_db.port, service.port, "port")
@@ -311,6 +313,27 @@ def database_reasons(
     ):
         reasons.append(f"database {name} is not on {db_server.name}")
     return reasons
+
+
+def database_rename(manifests: ManifestSet, site: Site, seen: ObservedSite) -> str | None:
+    """A note when settings.php names another database than git declares (or generates): its
+    data is in the database it names, so a repair would point the site at another, empty one.
+    Nothing is done about it; the note says how to adopt the database or move the data."""
+    observed_db = seen.database
+    service = manifests.db_server_of(site).spec.services.db
+    if observed_db is None or service is None or service.type == "sqlite" or seen.settings_error:
+        return None
+    if "database" in observed_db.dynamic or "*" in observed_db.dynamic:
+        return None
+    wanted = site.spec.db.name or database_name(site.name)
+    if observed_db.name is None or observed_db.name == wanted:
+        return None
+    return (
+        f"Site {site.name}: settings.php names database {observed_db.name}, git wants {wanted}; "
+        "not repaired (the site's data is in the database it names): to keep it, declare "
+        f"`db: {{name: {observed_db.name}, user: {observed_db.username or '...'}}}`; to move "
+        "the data, restore a backup into the wanted database"
+    )
 
 
 def vhost_reasons(

@@ -55,6 +55,7 @@ from reconciler.plan.drift import (
     address_drift,
     database_home,
     database_reasons,
+    database_rename,
     engine_change,
     mode_reasons,
     unreachable_service,
@@ -541,6 +542,9 @@ class _Planner:
         )
         moved = self._plan_database_move(site, platform, place)
         verify = None
+        renamed = database_rename(self.manifests, site, place.site) if moved is None else None
+        if renamed is not None:
+            self.notes.append(renamed)
         if moved is None:
             reasons = mode_reasons(declared, place.site, place.server.user)
             reasons += database_reasons(
