@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pwd
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,7 +47,7 @@ from integration.controller_proc import (  # noqa: E402
     local_manifests,
     wait_until,
 )
-from rig import fixtures, gitrepos, layout, mariadb, procs  # noqa: E402
+from rig import fixtures, gitrepos, hosts, layout, mariadb, procs, web  # noqa: E402
 from rig.hosts import TestHost  # noqa: E402
 from rig.manifests import platform_yaml, server_yaml, site_yaml  # noqa: E402
 
@@ -58,13 +60,43 @@ NO_CRON = {"cron": {"interval": 0}}
 
 
 @contextlib.contextmanager
-def rig(tag: str) -> Iterator[list[TestHost]]:
+def extra_host(tag: str) -> Iterator[TestHost]:
+    """h04 (the rig's extra host, which the tests' rig never starts), scoped to `tag`; stopped
+    again afterwards when it was started here."""
+    spec = layout.EXTRA_HOST_SPECS[0]
+    started = hosts.sshd_pid(spec) is None or web.nginx_pid(spec) is None
+    hosts.prepare_host_tree(spec)
+    hosts.start_sshd(spec)
+    web.start_web(spec)
+    hosts.wait_sshd(spec)
+    web.wait_web(spec)
+    host = hosts.make_host(spec).scoped(tag)
+    owner = pwd.getpwnam(host.user)
+    for d in (host.platforms, host.backups, host.vhost_dir):
+        d.mkdir(mode=0o755)
+        os.chown(d, owner.pw_uid, d.parent.stat().st_gid)
+        d.chmod(d.parent.stat().st_mode & 0o7777)
+    try:
+        yield host
+    finally:
+        for d in (host.platforms, host.backups, host.vhost_dir):
+            shutil.rmtree(d, ignore_errors=True)
+        if started:
+            web.stop_web(spec)
+            hosts.stop_sshd(spec)
+
+
+@contextlib.contextmanager
+def rig(tag: str, extra: bool) -> Iterator[list[TestHost]]:
     layout.BASE.mkdir(mode=0o755, exist_ok=True)
     lease = procs.SessionLease(layout.BASE)
     with lease.starting():
         started = fixtures.start_rig()
     try:
-        with fixtures.workspace(started, tag) as scoped:
+        with contextlib.ExitStack() as stack:
+            scoped = stack.enter_context(fixtures.workspace(started, tag))
+            if extra:
+                scoped = [*scoped, stack.enter_context(extra_host(tag))]
             yield scoped
     finally:
         try:
@@ -75,24 +107,24 @@ def rig(tag: str) -> Iterator[list[TestHost]]:
 
 
 @contextlib.contextmanager
-def agent(hosts: list[TestHost]) -> Iterator[dict[str, str]]:
+def agent(targets: list[TestHost]) -> Iterator[dict[str, str]]:
     out = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
     env = {k: out.split(f"{k}=")[1].split(";")[0] for k in ("SSH_AUTH_SOCK", "SSH_AGENT_PID")}
     full = {**os.environ, **env}
     try:
-        for host in hosts:
+        for host in targets:
             subprocess.run(["ssh-add", "-q", str(host.identity_file)], env=full, check=True)
         yield env
     finally:
         subprocess.run(["ssh-agent", "-k"], env=full, capture_output=True, check=False)
 
 
-def _docs(hosts: list[TestHost], standin: Path, sites: list[str]) -> list[str]:
+def _docs(targets: list[TestHost], standin: Path, sites: list[str]) -> list[str]:
     docs = []
-    for host in hosts:
+    for host in targets:
         docs += [server_yaml(host, concurrency=2), platform_yaml(f"p-{host.name}", host, standin)]
     for i, site in enumerate(sites):
-        docs.append(site_yaml(site, f"p-{hosts[i % len(hosts)].name}", **NO_CRON))
+        docs.append(site_yaml(site, f"p-{targets[i % len(targets)].name}", **NO_CRON))
     return docs
 
 
@@ -109,31 +141,36 @@ def _probe(controller: ControllerProc, site: str) -> Callable[[], bool]:
     return lambda: _converged(controller, site)
 
 
-def latency(n_sites: int, commits: int) -> None:
+def latency(n_sites: int, commits: int, extra: bool) -> None:
     token = secrets.token_hex(3)
     names = [f"b{i:04d}-{token}.example.com" for i in range(n_sites + commits)]
     admin = mariadb.admin()
     work = Path(tempfile.mkdtemp(prefix="controller-bench-"))
     repos = gitrepos.repo_dir()
     try:
-        with rig("bench" + token) as hosts, agent(hosts) as env:
+        with rig("bench" + token, extra) as rig_hosts, agent(rig_hosts) as env:
             standin = gitrepos.build_standin_repo(repos / "standin.git")
+            if extra:  # h04's git trusts the rig's repositories only when told (as trust_repo)
+                gitconfig = layout.EXTRA_HOST_SPECS[0].dir / "gitconfig"
+                config = ["git", "config", "--file", str(gitconfig)]
+                subprocess.run([*config, "--add", "safe.directory", str(standin)], check=True)
             repo = ManifestRepo(work / "git")
-            repo.commit(*_docs(hosts, standin, names[:n_sites]))
+            repo.commit(*_docs(rig_hosts, standin, names[:n_sites]))
             args = ("--auto-apply", "--self-heal", "--backoff-base", "1s")
             controller = ControllerProc(
-                repo, hosts, work / "journal.sqlite", args, env=env, use_key=False
+                repo, rig_hosts, work / "journal.sqlite", args, env=env, use_key=False
             )
             started = time.monotonic()
             controller.start()
             try:
                 controller.wait_converged(names[:n_sites], bound=1800)
                 first = time.monotonic() - started
-                print(f"first convergence of {n_sites} sites on 3 hosts: {first:.1f} s")
+                where = f"{len(rig_hosts)} hosts"
+                print(f"first convergence of {n_sites} sites on {where}: {first:.1f} s")
                 times = []
                 for i in range(commits):
                     site = names[n_sites + i]
-                    repo.commit(*_docs(hosts, standin, names[: n_sites + i + 1]))
+                    repo.commit(*_docs(rig_hosts, standin, names[: n_sites + i + 1]))
                     t0 = time.monotonic()
                     wait_until(f"{site} converged", _probe(controller, site), 300)
                     times.append(time.monotonic() - t0)
@@ -143,7 +180,7 @@ def latency(n_sites: int, commits: int) -> None:
             ordered = sorted(times)
             p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
             print(
-                f"commit-to-converged over {commits} commits, {n_sites}+ sites declared: "
+                f"commit-to-converged over {commits} commits, {n_sites}+ sites on {where}: "
                 f"median {statistics.median(times):.2f} s, p95 {p95:.2f} s"
             )
     finally:
@@ -218,11 +255,14 @@ def main() -> int:
     parser.add_argument("--rss-sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument(
+        "--extra-host", action="store_true", help="A fourth host (h04) for the latency part."
+    )
     args = parser.parse_args()
     if not args.skip_latency:
         if os.geteuid() != 0:
             raise SystemExit("controller_bench: the latency part runs as root (the rig)")
-        latency(args.sites, args.commits)
+        latency(args.sites, args.commits, args.extra_host)
     if not args.skip_rss:
         for size in args.rss_sizes:
             rss(size)
