@@ -37,6 +37,7 @@ from reconciler.controller.schedule import Schedule, Timetable, backup_schedule,
 from reconciler.controller.triggers import git_dir, head_commit, watch_refs
 from reconciler.controller.workqueue import object_key
 from reconciler.errors import ReconcilerError
+from reconciler.logs import log_context
 from reconciler.manifests.names import parse_duration
 from reconciler.observe.gather import observe_all
 
@@ -266,22 +267,31 @@ class Controller:
 
     async def _job(self, kind: str, name: str, located: Located, now: float) -> None:
         engine = self.engine
-        manifests = engine.manifests
         key = object_key("Site", name)
-        if manifests is None or engine.queue.is_processing(key) or not engine.gate.enter():
+        if engine.manifests is None or engine.queue.is_processing(key) or not engine.gate.enter():
             return
         engine.queue.start(key)
+        try:
+            with log_context(site=name, server=located.server.name, action=kind):
+                result = await self._run_job(kind, name, located, now)
+                log = _log.info if result.ok else _log.warning
+                log("job done", ok=result.ok, error=result.error, detail=result.detail)
+        finally:
+            engine.queue.release(key)
+            engine.gate.leave()
+        self.wake("publish")
+
+    async def _run_job(self, kind: str, name: str, located: Located, now: float) -> JobResult:
+        """Run one job under the server's limit, recorded in the journal; never raises."""
+        engine = self.engine
+        manifests = engine.manifests
+        assert manifests is not None
         server = located.server.name
         try:
-            limit = engine.limits.get(server) or asyncio.Semaphore(1)
-            async with limit:
+            async with engine.limits.get(server) or asyncio.Semaphore(1):
+                object_kind = "Cron" if kind == "site.cron" else "Backup"
                 end = record_job(
-                    engine.store,
-                    engine.revision or "",
-                    kind,
-                    "Cron" if kind == "site.cron" else "Backup",
-                    name,
-                    server,
+                    engine.store, engine.revision or "", kind, object_kind, name, server
                 )
                 transports = engine.transports()
                 if kind == "site.cron":
@@ -292,12 +302,7 @@ class Controller:
                         manifests, engine.observed, located, transports, moment
                     )
                 end(result)
-        except Exception as exc:  # recorded, never fatal to the controller
-            _log.exception("job failed", job=kind, site=name)
-            result = JobResult(False, str(exc))
-        finally:
-            engine.queue.release(key)
-            engine.gate.leave()
-        log = _log.info if result.ok else _log.warning
-        log("job done", job=kind, site=name, ok=result.ok, error=result.error, detail=result.detail)
-        self.wake("publish")
+                return result
+        except Exception as exc:  # recorded in the log, never fatal to the controller
+            _log.exception("job failed")
+            return JobResult(False, str(exc))
