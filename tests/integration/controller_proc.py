@@ -132,6 +132,9 @@ class ControllerProc:
     base: str = ""
     url: str | None = None
     """`--repo` when the controller is to follow the repository by URL instead of its path."""
+    state_url: str | None = None
+    """`--state` when the journal is not the SQLite file `state` (a PostgreSQL URL); `state`
+    then only names the log file."""
 
     @property
     def log(self) -> Path:
@@ -151,7 +154,7 @@ class ControllerProc:
             "--branch",
             "main",
             "--state",
-            str(self.state),
+            self.state_url or str(self.state),
             *key,
             "--known-hosts",
             str(known),
