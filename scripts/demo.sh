@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/demo.sh -- set up and run the main job on its embedded default: `reconciler demo`
 # converges examples/quickstart on this machine (local host, SQLite, PHP's built-in web server,
-# the STAND-IN platform) and prints the status and each site's address.
+# the STAND-IN platform), prints the status and each site's address, then leaves the controller
+# running on this repository until Ctrl-C (`--no-controller` exits after converging).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
