@@ -189,15 +189,24 @@ class Controller:
                 next_resync = now + config.resync
             if retry_at is not None and now >= retry_at:
                 reasons.add("retry")
-            if reasons & _SOURCE and await self._new_head():
-                reasons.add("changed")
-                self._schedule_jobs()
-            if reasons & _RECONCILE:
-                engine.leading = await asyncio.to_thread(self._still_leading)
-                await engine.reconcile(reasons)
-                retry_at = engine.queue.next_wakeup()
+            try:
+                retry_at = await self._pass(reasons, retry_at)
+            except Exception:  # a bug or a broken journal: logged, tried again at the next poll
+                _log.exception("reconciliation failed; trying again at the next wakeup")
             self._run_due_jobs(engine.clock())
             self.publish()
+
+    async def _pass(self, reasons: set[str], retry_at: float | None) -> float | None:
+        """Take a new head and reconcile when `reasons` ask for it; the next retry time."""
+        engine = self.engine
+        if reasons & _SOURCE and await self._new_head():
+            reasons.add("changed")
+            self._schedule_jobs()
+        if reasons & _RECONCILE:
+            engine.leading = await asyncio.to_thread(self._still_leading)
+            await engine.reconcile(reasons)
+            return engine.queue.next_wakeup()
+        return retry_at
 
     def _still_leading(self) -> bool:
         """Whether this process still leads (a PostgreSQL session can be lost), taking the
