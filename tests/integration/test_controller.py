@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from rig.hosts import TestHost
 from rig.manifests import platform_yaml, server_yaml, site_yaml
 from rig.mariadb import MariaDBAdmin
@@ -69,6 +70,16 @@ def test_a_commit_is_converged_with_no_command_typed(
         assert rows[two]["lastAction"]["kind"] == "site.install"
         assert rows[two]["lastAction"]["result"] == "succeeded"
         assert http_get("127.0.0.1", h01.http_port, "/", two).status == 200
+        code, text = controller.get("/metrics")
+        assert code == 200
+        installs = [
+            sample.value
+            for family in text_string_to_metric_families(text.decode())
+            for sample in family.samples
+            if sample.name == "reconciler_actions_total"
+            and sample.labels == {"kind": "site.install", "result": "succeeded"}
+        ]
+        assert installs == [2.0]  # one per site, counted as they ran
     assert controller.proc is not None and controller.proc.returncode == 0
     runs = journal_rows(
         controller.state,
