@@ -22,7 +22,7 @@ import click
 from reconciler.actions.context import expand
 from reconciler.cli.apply_cmd import run_apply
 from reconciler.cli.options import GlobalOptions, global_options, pass_globals
-from reconciler.cli.run_cmd import run_controller
+from reconciler.cli.run_cmd import announce_line, run_controller
 from reconciler.cli.status_cmd import gather_status, show_status
 from reconciler.controller.engine import ControllerConfig
 from reconciler.drivers.builtin import parse_ports, ports_argv
@@ -123,6 +123,6 @@ def demo(opts: GlobalOptions, listen: str, no_controller: bool) -> int:
             config,
             listen=listen,
             webhook_secret=None,
-            announce=lambda line: click.echo(line, err=True),
+            announce=announce_line,
         )
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 
 from reconciler.api.metrics import Metrics
 from reconciler.api.server import (
@@ -41,7 +42,13 @@ from reconciler.manifests.signatures import verify_source
 from reconciler.observe.sync import compute_status
 from reconciler.plan import plan_json
 
-__all__ = ["Duration", "controller_status", "run", "run_controller"]
+
+def announce_line(line: str) -> None:
+    """A line for the operator, through the logger (a JSON line when logs are JSON)."""
+    structlog.get_logger("reconciler.cli").info(line)
+
+
+__all__ = ["Duration", "announce_line", "controller_status", "run", "run_controller"]
 
 
 class Duration(click.ParamType[int]):
@@ -107,6 +114,8 @@ async def run_controller(
         metrics.set_objects(document)
 
     controller = Controller(engine, leader=leader, publish=publish)
+    engine.leading = leader is None  # not leading until the lock is taken
+    publish()  # /api/status carries `controller` from the first request on
     app = make_app(state, webhook_secret=webhook_secret, on_webhook=controller.webhook)
     runner = await serve(app, listen)
     for host, port in bound_addresses(runner):
@@ -211,6 +220,6 @@ def run(
             config,
             listen=listen,
             webhook_secret=secret,
-            announce=lambda line: click.echo(line, err=True),
+            announce=announce_line,
         )
     )

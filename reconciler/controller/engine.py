@@ -344,6 +344,18 @@ class Engine:
 
         def on_result(result: ActionResult) -> None:
             self.metrics.action_done(result.action.kind, result.result)
+            action = result.action
+            log = _log.warning if result.result == "failed" else _log.info
+            log(
+                f"action {result.result}",
+                action=action.id,
+                kind=action.kind,
+                site=action.object_name if action.object_kind == "Site" else None,
+                platform=action.object_name if action.object_kind == "Platform" else None,
+                server=action.server,
+                error=result.error,
+                steps=[f"{s.name}: {s.status}" for s in result.steps],
+            )
             final = batch.finish(result.action, outcome_of(result))
             if final is not None:
                 self._finished(action_key(result.action), final, plan.revision)

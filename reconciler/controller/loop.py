@@ -128,11 +128,12 @@ class Controller:
     async def _main(self) -> None:
         engine = self.engine
         config = engine.config
-        if self.leader is not None and not self.leader.try_acquire():
-            engine.leading = False
-            self.publish()
-            _log.info("another controller leads; waiting")
-            await self.leader.wait_acquire()
+        if self.leader is not None:
+            if not self.leader.try_acquire():
+                engine.leading = False
+                self.publish()
+                _log.info("another controller leads; waiting")
+                await self.leader.wait_acquire()
             engine.leading = True
         while engine.manifests is None:
             await engine.load()
