@@ -11,10 +11,9 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.actions.context import observed_site_context
 from reconciler.actions.web import health_step
 from reconciler.apply.runner import run_step
-from reconciler.apply.steps_for import all_facts
+from reconciler.apply.steps_for import all_facts, seen_site_context
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.observe.models import ObservedServer
 from reconciler.transport.base import Transport
@@ -46,18 +45,7 @@ async def check_health(
         found = server.site(name)
         assert found is not None
         codebase, seen = found
-        db = seen.database
-        ctx = observed_site_context(
-            manifests,
-            facts,
-            server.name,
-            codebase.path,
-            codebase.docroot,
-            codebase.name,
-            name,
-            db.name if db else None,
-            db.username if db else None,
-        )
+        ctx = seen_site_context(manifests, facts, server.name, codebase, name, seen)
         site = manifests.sites[name]
         step = health_step(ctx, disabled=site.spec.state == "disabled")
         transport = transports.get(server.name)

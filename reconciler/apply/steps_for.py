@@ -37,7 +37,14 @@ from reconciler.observe.models import ObservedPlatform, ObservedServer, Observed
 from reconciler.plan.drift import database_home, database_reasons, vhost_reasons
 from reconciler.plan.model import Action
 
-__all__ = ["BACKUP_STEP_PREFIX", "ActionWork", "all_facts", "backup_id_of", "work_for"]
+__all__ = [
+    "BACKUP_STEP_PREFIX",
+    "ActionWork",
+    "all_facts",
+    "backup_id_of",
+    "seen_site_context",
+    "work_for",
+]
 
 BACKUP_STEP_PREFIX = "backup "
 
@@ -56,6 +63,30 @@ def all_facts(manifests: ManifestSet, observed: list[ObservedServer]) -> dict[st
         o = seen.get(name)
         facts[name] = server_facts(server, o.user if o else None, o.home if o else None)
     return facts
+
+
+def seen_site_context(
+    manifests: ManifestSet,
+    facts: dict[str, ServerFacts],
+    server: str,
+    codebase: ObservedPlatform,
+    name: str,
+    seen: ObservedSite | None,
+) -> SiteContext:
+    """The context of site `name` in `codebase` on `server`, where observe found it (`seen`,
+    whose settings.php names its database), or where it is about to be (`seen` None)."""
+    db = seen.database if seen is not None else None
+    return observed_site_context(
+        manifests,
+        facts,
+        server,
+        codebase.path,
+        codebase.docroot,
+        codebase.name,
+        name,
+        db.name if db is not None else None,
+        db.username if db is not None else None,
+    )
 
 
 def _declared_site(
@@ -148,17 +179,7 @@ def _located(
                 if seen.name != name or (path is not None and seen.path != path):
                     continue
                 db = seen.database
-                ctx = observed_site_context(
-                    manifests,
-                    facts,
-                    server.name,
-                    codebase.path,
-                    codebase.docroot,
-                    codebase.name,
-                    name,
-                    db.name if db is not None else None,
-                    db.username if db is not None else None,
-                )
+                ctx = seen_site_context(manifests, facts, server.name, codebase, name, seen)
                 return ctx, server, codebase.core_version, db.driver if db else None
     return None
 
@@ -321,17 +342,7 @@ def _old_place(
         return None
     _, server, codebase, seen = best
     db = seen.database if seen is not None else None
-    ctx = observed_site_context(
-        manifests,
-        facts,
-        server.name,
-        codebase.path,
-        codebase.docroot,
-        codebase.name,
-        name,
-        db.name if db is not None else None,
-        db.username if db is not None else None,
-    )
+    ctx = seen_site_context(manifests, facts, server.name, codebase, name, seen)
     driver = db.driver if db is not None else None
     return ctx, server, codebase.core_version, driver, seen is not None
 

@@ -18,9 +18,8 @@ import click
 from reconciler.actions.context import (
     ServerFacts,
     SiteContext,
-    observed_site_context,
-    server_facts,
 )
+from reconciler.apply.steps_for import all_facts, seen_site_context
 from reconciler.cli.options import GlobalOptions
 from reconciler.drivers.backup import BackupEntry, list_script, parse_listing
 from reconciler.errors import ReconcilerError
@@ -105,12 +104,7 @@ def not_found(site: str, servers: Sequence[ObservedServer], what: str) -> int:
 
 def facts_of(manifests: ManifestSet, servers: Sequence[ObservedServer]) -> dict[str, ServerFacts]:
     """Every declared server with its login user and home as observe saw them."""
-    observed = {s.name: s for s in servers}
-    facts = {}
-    for name, server in manifests.servers.items():
-        seen = observed.get(name)
-        facts[name] = server_facts(server, seen.user if seen else None, seen.home if seen else None)
-    return facts
+    return all_facts(manifests, list(servers))
 
 
 def context_at(
@@ -118,18 +112,7 @@ def context_at(
 ) -> SiteContext:
     """The site's context where it was found (its declared names when it is declared)."""
     server, platform, site = located
-    database = site.database
-    return observed_site_context(
-        manifests,
-        facts,
-        server.name,
-        platform.path,
-        platform.docroot,
-        platform.name,
-        site.name,
-        database.name if database else None,
-        database.username if database else None,
-    )
+    return seen_site_context(manifests, facts, server.name, platform, site.name, site)
 
 
 async def list_on(transport: Transport, root: str, site: str) -> list[BackupEntry]:
