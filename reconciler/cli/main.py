@@ -11,6 +11,7 @@ import sys
 import click
 
 from reconciler import __version__
+from reconciler.cli.aliases_cmd import aliases
 from reconciler.cli.apply_cmd import apply
 from reconciler.cli.backup_cmd import backup, backups
 from reconciler.cli.demo_cmd import demo
@@ -51,6 +52,7 @@ cli.add_command(restore)
 cli.add_command(login)
 cli.add_command(run)
 cli.add_command(demo)
+cli.add_command(aliases)
 
 
 def main(argv: list[str] | None = None) -> None:
