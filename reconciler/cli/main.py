@@ -14,6 +14,7 @@ from reconciler import __version__
 from reconciler.cli.aliases_cmd import aliases
 from reconciler.cli.apply_cmd import apply
 from reconciler.cli.backup_cmd import backup, backups
+from reconciler.cli.compare_cmd import compare
 from reconciler.cli.demo_cmd import demo
 from reconciler.cli.login_cmd import login
 from reconciler.cli.observe_cmd import observe
@@ -50,6 +51,7 @@ cli.add_command(backup)
 cli.add_command(backups)
 cli.add_command(restore)
 cli.add_command(login)
+cli.add_command(compare)
 cli.add_command(run)
 cli.add_command(demo)
 cli.add_command(aliases)
