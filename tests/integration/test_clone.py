@@ -15,19 +15,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import secrets
 import sqlite3
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from rig.hosts import TestHost
-from rig.manifests import Cli, platform_yaml, server_yaml, site_yaml
+from rig.manifests import Cli, platform_yaml, server_yaml, site_yaml, ssh_agent
 from rig.mariadb import MariaDBAdmin
 from rig.web import http_get
 
@@ -43,38 +41,10 @@ LEAD = '\nit\'s a "line"\r\n'
 """Before the links in an SQLite body: sqlite3 .dump writes it with replace() markers."""
 
 
-@dataclass
-class AgentCli(Cli):
-    """`Cli` authenticating through an ssh-agent holding every host's key (no `--ssh-key`)."""
-
-    env: dict[str, str] = field(default_factory=dict)
-
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        known = self.repo.parent / "known_hosts"
-        known.write_text("".join(h.known_hosts.read_text() for h in self.hosts))
-        argv = [sys.executable, "-m", "reconciler", *args, "--repo", str(self.repo)]
-        argv += ["--worktree", "--state", str(self.state), "--known-hosts", str(known)]
-        env = {**self.env, "COLUMNS": "200"}
-        return subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
-
-
 @pytest.fixture
 def agent(rig_workspace: list[TestHost]) -> Iterator[dict[str, str]]:
-    """An ssh-agent holding every rig host's client key; the environment that reaches it."""
-    out = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
-    env = dict(os.environ)
-    for name in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
-        env[name] = out.split(f"{name}=")[1].split(";")[0]
-    try:
-        for host in rig_workspace:
-            subprocess.run(
-                ["ssh-add", "-q", str(host.identity_file)], env=env, check=True, capture_output=True
-            )
+    with ssh_agent(rig_workspace) as env:
         yield env
-    finally:
-        subprocess.run(["ssh-agent", "-k"], env=env, capture_output=True, check=False)
 
 
 @pytest.fixture
@@ -279,7 +249,7 @@ def test_clone_onto_another_server(
     agent: dict[str, str],
 ) -> None:
     src, copy = names
-    cli = AgentCli(repo=tmp_path / "git", hosts=[h01, h02], state=tmp_path / "j.sqlite", env=agent)
+    cli = Cli(repo=tmp_path / "git", hosts=[h01, h02], state=tmp_path / "j.sqlite", env=agent)
     docs = [server_yaml(h01), server_yaml(h02)]
     docs += [platform_yaml("std", h01, standin_repo), platform_yaml("two", h02, standin_repo)]
     _mariadb_clone(
@@ -313,7 +283,7 @@ def test_sqlite_clone_and_a_clone_across_database_kinds_refused(
 ) -> None:
     src, copy = names
     mixed = f"mixed-{secrets.token_hex(3)}.example.com"
-    cli = AgentCli(repo=tmp_path / "git", hosts=[h01, h02], state=tmp_path / "j.sqlite", env=agent)
+    cli = Cli(repo=tmp_path / "git", hosts=[h01, h02], state=tmp_path / "j.sqlite", env=agent)
     docs = [server_yaml(h01, db="sqlite"), server_yaml(h02)]
     docs += [platform_yaml("std", h01, standin_repo), platform_yaml("two", h02, standin_repo)]
     source, clone = Place(h01, "std", src), Place(h01, "std", copy)

@@ -21,15 +21,14 @@ import os
 import secrets
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from rig import mariadb2
 from rig.hosts import TestHost
-from rig.manifests import Cli, platform_yaml, server_yaml, site_yaml
+from rig.manifests import Cli, platform_yaml, server_yaml, site_yaml, ssh_agent
 from rig.mariadb import MariaDBAdmin
 from rig.web import http_get
 
@@ -46,39 +45,10 @@ FILES = {
 TITLE = "Moved, not lost"
 
 
-@dataclass
-class AgentCli(Cli):
-    """`Cli` authenticating through an ssh-agent holding every host's key (no `--ssh-key`,
-    which would be the only key tried)."""
-
-    env: dict[str, str] = field(default_factory=dict)
-
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        known = self.repo.parent / "known_hosts"
-        known.write_text("".join(h.known_hosts.read_text() for h in self.hosts))
-        argv = [sys.executable, "-m", "reconciler", *args, "--repo", str(self.repo)]
-        argv += ["--worktree", "--state", str(self.state), "--known-hosts", str(known)]
-        env = {**self.env, "COLUMNS": "200"}
-        return subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
-
-
 @pytest.fixture
 def agent(rig_workspace: list[TestHost]) -> Iterator[dict[str, str]]:
-    """An ssh-agent holding every rig host's client key; the environment that reaches it."""
-    out = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
-    env = dict(os.environ)
-    for name in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
-        env[name] = out.split(f"{name}=")[1].split(";")[0]
-    try:
-        for host in rig_workspace:
-            subprocess.run(
-                ["ssh-add", "-q", str(host.identity_file)], env=env, check=True, capture_output=True
-            )
+    with ssh_agent(rig_workspace) as env:
         yield env
-    finally:
-        subprocess.run(["ssh-agent", "-k"], env=env, capture_output=True, check=False)
 
 
 @pytest.fixture
@@ -203,7 +173,7 @@ def _gone_from(old: Place, *, database: bool) -> None:
         assert old.admin.users(old.db) == set()
 
 
-def _move(cli: AgentCli, before: list[str], after: list[str], old: Place, reason: str) -> str:
+def _move(cli: Cli, before: list[str], after: list[str], old: Place, reason: str) -> str:
     """Install at `old` (manifests `before`), seed it, change the manifests to `after`, check
     the plan's reason, apply; the checksum and file list taken before the move."""
     cli.write(*before)
@@ -239,8 +209,8 @@ def _arrived(new: Place, moved: str, *, port: int) -> None:
     assert stat.S_IMODE(new.dir.stat().st_mode) == 0o550
 
 
-def _cli(tmp_path: Path, hosts: list[TestHost], env: dict[str, str]) -> AgentCli:
-    return AgentCli(repo=tmp_path / "git", hosts=hosts, state=tmp_path / "journal.sqlite", env=env)
+def _cli(tmp_path: Path, hosts: list[TestHost], env: dict[str, str]) -> Cli:
+    return Cli(repo=tmp_path / "git", hosts=hosts, state=tmp_path / "journal.sqlite", env=env)
 
 
 def test_the_second_mariadb_server_is_another_instance(

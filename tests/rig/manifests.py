@@ -7,18 +7,36 @@ reload commands, MariaDB through the login user's admin options file); `Cli` run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rig.hosts import TestHost
 
-__all__ = ["Cli", "platform_yaml", "server_yaml", "site_yaml"]
+__all__ = ["Cli", "platform_yaml", "server_yaml", "site_yaml", "ssh_agent"]
+
+
+@contextlib.contextmanager
+def ssh_agent(hosts: Sequence[TestHost]) -> Iterator[dict[str, str]]:
+    """An ssh-agent holding every host's client key; the environment that reaches it."""
+    out = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ)
+    for name in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
+        env[name] = out.split(f"{name}=")[1].split(";")[0]
+    try:
+        for host in hosts:
+            subprocess.run(
+                ["ssh-add", "-q", str(host.identity_file)], env=env, check=True, capture_output=True
+            )
+        yield env
+    finally:
+        subprocess.run(["ssh-agent", "-k"], env=env, capture_output=True, check=False)
 
 
 def server_yaml(host: TestHost, *, db: str = "mariadb", concurrency: int = 2) -> str:
@@ -77,6 +95,9 @@ class Cli:
     repo: Path
     hosts: Sequence[TestHost]
     state: Path
+    env: dict[str, str] | None = None
+    """With an environment reaching an ssh-agent (`ssh_agent`): no `--ssh-key`, every host's
+    key through the agent (an `--ssh-key` would be the only key tried)."""
 
     def write(self, *docs: str) -> None:
         self.repo.mkdir(parents=True, exist_ok=True)
@@ -96,12 +117,11 @@ class Cli:
             "--worktree",
             "--state",
             str(self.state),
-            "--ssh-key",
-            str(host.identity_file),
+            *(["--ssh-key", str(host.identity_file)] if self.env is None else []),
             "--known-hosts",
             str(known),
         ]
-        env = {**os.environ, "COLUMNS": "200"}
+        env = {**(os.environ if self.env is None else self.env), "COLUMNS": "200"}
         return subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
         )
