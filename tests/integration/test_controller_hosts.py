@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rig import hosts, layout, web
+from rig import hosts, layout, procs, web
 from rig.hosts import TestHost
 from rig.manifests import platform_yaml, server_yaml, site_yaml
 from rig.mariadb import MariaDBAdmin
@@ -51,6 +51,10 @@ def extra_host(tag: str, repo: Path) -> Iterator[TestHost]:
     web.start_web(EXTRA)
     web.wait_web(EXTRA)
     hosts.stop_sshd(EXTRA)
+    if procs.port_open(layout.LOOPBACK, EXTRA.ssh_port):
+        raise AssertionError(
+            f"port {EXTRA.ssh_port} of {EXTRA.name} still answers after its sshd stopped"
+        )
     host = hosts.make_host(EXTRA).scoped(tag)
     pw = pwd.getpwnam(host.user)
     for d in (host.platforms, host.backups, host.vhost_dir):
@@ -155,7 +159,14 @@ def test_a_stopped_host_delays_only_its_own_sites(
 
             # each retry is an observe of a host that refuses connections (the transport's own
             # connect retries first): under a loaded CI machine three of them took over 60 s
-            wait_until(f"two retries of {down[0]}", growing, 150)
+            try:
+                wait_until(f"two retries of {down[0]}", growing, 150)
+            except AssertionError as exc:
+                status = controller.status()
+                rows = {s["name"]: s.get("retry") for s in status["sites"] if s["name"] in down}
+                reach = {s["name"]: s["reachable"] for s in status["servers"]}
+                detail = f"seen {seen}; retries {rows}; reachable {reach}"
+                raise AssertionError(f"{exc}\n{detail}\n{controller.tail(60)}") from None
             attempts = [a for a, _ in seen]
             next_times = [t for _, t in seen]
             assert attempts == sorted(attempts) and len(set(attempts)) == len(attempts), seen
