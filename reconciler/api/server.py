@@ -8,6 +8,8 @@ on the controller's own asyncio event loop, so no thread and no lock stand betwe
 * `GET /readyz`: 503 until `state.ready` (the first full observe), then 200.
 * `GET /metrics`: `state.metrics.render()`, in the Prometheus text format.
 * `GET /api/status`: `state.status_json()` (the `status --format json` document).
+* `GET /` and `GET /dashboard`: the same document and `state.runs` (the journal's recent runs) as
+  one read-only HTML page (`reconciler.api.dashboard`) that reloads itself.
 * `POST /webhook`: 404 without a webhook secret (the body is not even read); 401 for a delivery
   not signed with it, and nothing runs; 413 for a body over `max_body`; 202 after
   `await on_webhook(branch)` for a good one.
@@ -20,16 +22,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol
 
 from aiohttp import web
 
+from reconciler.api.dashboard import DASHBOARD_HEADERS, render_dashboard
 from reconciler.api.metrics import CONTENT_TYPE, Metrics
 from reconciler.api.webhook import verify_delivery
 from reconciler.errors import ReconcilerError
+from reconciler.journal.model import RunSummary
 from reconciler.logs import get_logger, register_secret
 
 __all__ = [
@@ -68,6 +73,16 @@ class ApiState(Protocol):
         """The controller's metrics."""
         ...  # pragma: no cover - a protocol
 
+    @property
+    def runs(self) -> Sequence[RunSummary]:
+        """The journal's recent runs, newest first (the dashboard's last table)."""
+        ...  # pragma: no cover - a protocol
+
+    @property
+    def taken_at(self) -> datetime | None:
+        """When the status document and the runs were last published (None: not yet)."""
+        ...  # pragma: no cover - a protocol
+
     def status_json(self) -> dict[str, object]:
         """The `status` JSON document of the controller's latest view."""
         ...  # pragma: no cover - a protocol
@@ -75,7 +90,8 @@ class ApiState(Protocol):
 
 @dataclass
 class SimpleApiState:
-    """An `ApiState` the controller updates by assignment: `ready`, `metrics`, `status`."""
+    """An `ApiState` the controller updates by assignment: `ready`, `metrics`, `status`,
+    `runs` and `taken_at`."""
 
     metrics: Metrics = field(default_factory=Metrics)
     ready: bool = False
@@ -88,6 +104,8 @@ class SimpleApiState:
             "pendingPlan": None,
         }
     )
+    runs: Sequence[RunSummary] = ()
+    taken_at: datetime | None = None
 
     def status_json(self) -> dict[str, object]:
         """The last `status` document assigned."""
@@ -164,6 +182,14 @@ def make_app(
             headers={"Cache-Control": "no-store"},
         )
 
+    async def dashboard(request: web.Request) -> web.Response:
+        page = render_dashboard(
+            state.status_json(), state.runs, datetime.now(UTC), taken_at=state.taken_at
+        )
+        return web.Response(
+            text=page, content_type="text/html", charset="utf-8", headers=DASHBOARD_HEADERS
+        )
+
     async def webhook(request: web.Request) -> web.Response:
         if webhook_secret is None:
             raise web.HTTPNotFound()
@@ -193,6 +219,8 @@ def make_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
+    app.router.add_get("/", dashboard)
+    app.router.add_get("/dashboard", dashboard)
     app.router.add_route("*", "/webhook", webhook)
     return app
 

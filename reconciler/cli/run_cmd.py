@@ -2,22 +2,25 @@
 
 Follows `--branch` of `--repo` (a local path is watched and reacts to a commit at once; a URL is
 fetched every `--interval`; `POST /webhook` fetches now), re-observes every `--resync`, and
-applies with `--auto-apply` (drift only with `--self-heal`). It serves `/healthz`, `/readyz`,
-`/metrics`, `/api/status` and `/webhook` on `--listen`. SIGTERM or SIGINT: no new step starts,
-running steps finish (at most `--stop-timeout`), exit 0; an action stopped between two steps is
-left `running` in the journal and resumed by the next start, exactly as after a SIGKILL.
+applies with `--auto-apply` (drift only with `--self-heal`). It serves the dashboard (`/`),
+`/healthz`, `/readyz`, `/metrics`, `/api/status` and `/webhook` on `--listen`. SIGTERM or
+SIGINT: no new step starts, running steps finish (at most `--stop-timeout`), exit 0; an action
+stopped between two steps is left `running` in the journal and resumed by the next start,
+exactly as after a SIGKILL.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import structlog
 
+from reconciler.api.dashboard import RECENT_RUNS
 from reconciler.api.metrics import Metrics
 from reconciler.api.server import (
     DEFAULT_LISTEN,
@@ -110,6 +113,8 @@ async def run_controller(
         journal for every object."""
         document = controller_status(engine.snapshot(), store)
         state.status = document
+        state.runs = store.recent_runs(RECENT_RUNS)  # the dashboard's recent runs
+        state.taken_at = datetime.now(UTC)
         state.ready = engine.ready
         metrics.set_objects(document)
 

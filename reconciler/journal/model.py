@@ -25,6 +25,7 @@ __all__ = [
     "RetryState",
     "RunRecord",
     "RunStatus",
+    "RunSummary",
     "StepRecord",
     "StepStatus",
     "Store",
@@ -123,6 +124,34 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RunSummary:
+    """A run without its plan, actions and steps: what a list of recent runs shows."""
+
+    id: int
+    revision: str
+    trigger: str
+    status: RunStatus
+    started_at: str
+    ended_at: str | None
+    actions: int
+    """How many actions the run recorded (pending ones included)."""
+    failed: int
+    """How many of them failed."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "revision": self.revision,
+            "trigger": self.trigger,
+            "status": self.status,
+            "startedAt": self.started_at,
+            "endedAt": self.ended_at,
+            "actions": self.actions,
+            "failed": self.failed,
+        }
+
+
+@dataclass(frozen=True)
 class LastAction:
     """The latest action on an object, as `status` shows it (`lastAction`)."""
 
@@ -169,6 +198,8 @@ class Store(Protocol):
     def get_run(self, run_id: int) -> RunRecord | None: ...
 
     def interrupted_runs(self) -> tuple[RunRecord, ...]: ...
+
+    def recent_runs(self, limit: int) -> tuple[RunSummary, ...]: ...
 
     def add_action(
         self,

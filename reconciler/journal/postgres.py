@@ -34,12 +34,14 @@ from reconciler.journal.model import (
     RetryState,
     RunRecord,
     RunStatus,
+    RunSummary,
     StepRecord,
     StepStatus,
     cap_tail,
     format_time,
 )
 from reconciler.journal.pgconn import PostgresTarget, connect, one_line, parse_postgres_url
+from reconciler.journal.recent import RECENT_RUNS_POSTGRES, check_limit, run_summaries
 from reconciler.journal.schema import migrate_postgres
 
 __all__ = ["PostgresStore"]
@@ -250,6 +252,10 @@ class PostgresStore:
             return tuple(self._run_record(conn, row) for row in rows)
 
         return self._reading(read, snapshot=True)
+
+    def recent_runs(self, limit: int) -> tuple[RunSummary, ...]:
+        """The `limit` latest runs, newest first, with their action counts."""
+        return run_summaries(self._rows(RECENT_RUNS_POSTGRES, (check_limit(limit),)))
 
     def _run_record(self, conn: Connection[TupleRow], row: TupleRow) -> RunRecord:
         actions = conn.execute(self._q(_ACTIONS_OF_RUN), (row[0],)).fetchall()

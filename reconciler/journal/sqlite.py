@@ -29,11 +29,13 @@ from reconciler.journal.model import (
     RetryState,
     RunRecord,
     RunStatus,
+    RunSummary,
     StepRecord,
     StepStatus,
     cap_tail,
     format_time,
 )
+from reconciler.journal.recent import RECENT_RUNS_SQLITE, check_limit, run_summaries
 from reconciler.journal.schema import migrate
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "SQLiteStore"]
@@ -207,6 +209,10 @@ class SQLiteStore:
         with self._snapshot():
             rows = self._read(_RUNS_RUNNING)
             return tuple(self._run_record(row) for row in rows)
+
+    def recent_runs(self, limit: int) -> tuple[RunSummary, ...]:
+        """The `limit` latest runs, newest first, with their action counts."""
+        return run_summaries(self._read(RECENT_RUNS_SQLITE, (check_limit(limit),)))
 
     def _run_record(self, row: tuple[Any, ...]) -> RunRecord:
         actions = self._read(_ACTIONS_OF_RUN, (row[0],))
