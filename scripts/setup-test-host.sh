@@ -5,7 +5,8 @@
 # checks first and only changes what is missing.
 #
 #   1. Debian packages the rig needs (sshd, nginx, php-fpm, mysql client,
-#      sqlite, git, gnupg, sudo, curl, libpq5 for psycopg). A temporary
+#      sqlite, git, gnupg, sudo, curl, libpq5 for psycopg, chromium and a
+#      font for the dashboard's headless-browser test). A temporary
 #      /usr/sbin/policy-rc.d that exits 101 keeps package daemons from
 #      starting during the install; it is removed afterwards only if this
 #      script created it. The package index is refreshed only when something
@@ -40,7 +41,8 @@ fi
 
 # --- 1. packages -------------------------------------------------------------
 PACKAGES=(openssh-server openssh-client php-cli php-fpm php-mysql php-sqlite3
-          nginx mariadb-client sqlite3 git gnupg sudo curl libpq5)
+          nginx mariadb-client sqlite3 git gnupg sudo curl libpq5 chromium
+          fonts-liberation)
 
 missing_packages() {
     local p
