@@ -47,6 +47,7 @@ th{background:#8881}caption{text-align:left;color:var(--dim)}
 .bad{color:var(--bad);font-weight:600}.dim,.empty{color:var(--dim)}
 pre{white-space:pre-wrap;margin:.2rem 0;max-height:12rem;overflow:auto}
 code{font-size:90%}.meta{color:var(--dim);margin:0}.alert{color:var(--bad)}
+time{white-space:nowrap}
 """
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 
@@ -100,7 +101,8 @@ def _when(at: object, now: datetime) -> str:
         seconds = int((now - parse_time(text)).total_seconds())
     except ValueError:
         return f"<time>{_e(text)}</time>"
-    ago = f"{seconds} s ago" if abs(seconds) < 120 else f"{seconds // 60} min ago"
+    span = f"{abs(seconds)} s" if abs(seconds) < 120 else f"{abs(seconds) // 60} min"
+    ago = f"{span} ago" if seconds >= 0 else f"in {span}"
     shown = text.replace("T", " ")[:19] + "Z"
     return f'<time datetime="{_e(text)}" title="{_e(text)}">{_e(shown)}</time> ({_e(ago)})'
 
@@ -316,13 +318,15 @@ def _header(status: Mapping[str, Any], controller: Mapping[str, Any], when: str)
         if controller.get(key):
             parts.append(f'<p class="alert" role="alert">{label}: {_e(controller[key])}</p>')
     sites = _rows(status, "sites")
-    counts: dict[str, int] = {}
-    for s in sites:
-        for word in (s.get("sync"), s.get("health")):
-            if word:
-                counts[str(word)] = counts.get(str(word), 0) + 1
-    tally = ", ".join(f"{_state(word)} {n}" for word, n in sorted(counts.items()))
-    parts.append(f'<p id="summary">{len(sites)} sites{": " + tally if tally else ""}</p>')
+    tallies = [f"{len(sites)} site{'' if len(sites) == 1 else 's'}"]
+    for key, label in (("sync", "sync"), ("health", "health")):
+        counts: dict[str, int] = {}
+        for s in sites:
+            word = str(s.get(key) or "unknown")
+            counts[word] = counts.get(word, 0) + 1
+        if counts:
+            tallies.append(f"{label}: " + ", ".join(f"{_state(w)} {n}" for w, n in counts.items()))
+    parts.append(f'<p id="summary">{" · ".join(tallies)}</p>')
     return "".join(parts) + "</header>"
 
 
@@ -343,10 +347,10 @@ def render_dashboard(
     else:
         age = max(0, int((now - taken_at).total_seconds()))
         stamp = format_time(taken_at)
+        shown = stamp.replace("T", " ")[:19] + "Z"
         when = (
-            f'Data taken at <time id="taken-at" datetime="{stamp}">{stamp}</time> '
-            f"({age} s before this page was served at {format_time(now)}); "
-            f"this page reloads every {int(refresh)} s."
+            f'Data taken at <time id="taken-at" datetime="{stamp}">{shown}</time>, '
+            f"{age} s before this page was served; it reloads every {int(refresh)} s."
         )
     body = "".join(
         (
