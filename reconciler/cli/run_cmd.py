@@ -31,7 +31,7 @@ from reconciler.api.server import (
     serve,
 )
 from reconciler.cli.options import GlobalOptions, global_options, pass_globals
-from reconciler.cli.status_cmd import StatusView, read_journal, status_json
+from reconciler.cli.status_cmd import StatusView, add_stats, read_journal, status_json
 from reconciler.controller.engine import ControllerConfig, Engine, Snapshot
 from reconciler.controller.loop import Controller
 from reconciler.controller.shutdown import install_signal_handlers
@@ -78,6 +78,7 @@ def controller_status(snapshot: Snapshot, store: Store) -> dict[str, object]:
     else:
         report = compute_status(snapshot.manifests, snapshot.observed)
         view = StatusView(report, snapshot.health, snapshot.plan)
+        add_stats(view, snapshot.manifests, snapshot.observed, snapshot.stats)
         read_journal(view, store)
         document = status_json(view)
     document["controller"] = {

@@ -1,10 +1,13 @@
 """`reconciler status`: every site and platform, declared against observed, with its health, the
-reasons of its drift (the pending plan's), and the last action the journal recorded."""
+reasons of its drift (the pending plan's), the last action the journal recorded, and statistics:
+the sizes of each site's files, private files and database, the modules and themes enabled on each
+site and those in each platform's codebase (`reconciler.observe.stats`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import click
@@ -16,11 +19,13 @@ from reconciler.journal.store import open_store
 from reconciler.manifests.loader import load_manifests
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.observe.gather import observe_all
+from reconciler.observe.models import ObservedServer
+from reconciler.observe.stats import Stats, database_sizes, gather_stats
 from reconciler.observe.sync import ObjectStatus, StatusReport, compute_status
 from reconciler.plan import Plan, PlanRefused, make_plan, plan_json
 from reconciler.transport import Transports
 
-__all__ = ["StatusView", "gather_status", "read_journal", "status", "status_json"]
+__all__ = ["StatusView", "add_stats", "gather_status", "read_journal", "status", "status_json"]
 
 
 @dataclass
@@ -35,6 +40,10 @@ class StatusView:
     """Sites in backoff after transient failures (the controller's), by name."""
     cron: dict[str, LastAction] = field(default_factory=dict)
     """The last `drush core:cron` the controller ran, by site name."""
+    stats: Stats = field(default_factory=Stats)
+    """Modules of sites and platforms, SQLite sizes (`add_stats`)."""
+    database_bytes: dict[str, int] = field(default_factory=dict)
+    """The size of each site's database, by site name, where known (`add_stats`)."""
 
     def reasons(self, name: str) -> str:
         if self.plan is None:
@@ -92,8 +101,9 @@ def _site_json(view: StatusView, row: ObjectStatus) -> dict[str, object]:
         "stats": {
             "filesBytes": site.files_bytes if site else None,
             "privateBytes": site.private_bytes if site else None,
-            "databaseBytes": None,
+            "databaseBytes": view.database_bytes.get(row.name) if site else None,
         },
+        "modules": view.stats.site_modules.get(row.name),
     }
 
 
@@ -113,7 +123,7 @@ def status_json(view: StatusView | StatusReport) -> dict[str, object]:
                 "health": view.health_of(row),
                 "reason": view.reason_of(row),
                 "lastAction": _last_json(view.last.get(("Platform", row.name))),
-                "modules": [],
+                "modules": view.stats.platform_modules.get(row.name),
             }
             for row in report.platforms
         ],
@@ -161,16 +171,29 @@ async def gather_status(
     ) as pool:
         transports = {name: pool[name] for name in pool}
         observed = await observe_all(manifests, transports)
-        health = await check_health(manifests, observed, transports)
+        health, stats = await asyncio.gather(
+            check_health(manifests, observed, transports),
+            gather_stats(manifests, observed, transports),
+        )
     report = compute_status(manifests, observed)
     try:
         plan: Plan | None = make_plan(manifests, observed, max_deletes=1_000_000)
     except PlanRefused as refused:  # pragma: no cover - max_deletes is not a limit here
         plan = refused.plan
     view = StatusView(report, health, plan)
+    add_stats(view, manifests, observed, stats)
     if store is not None:
         read_journal(view, store)
     return view
+
+
+def add_stats(
+    view: StatusView, manifests: ManifestSet, observed: Sequence[ObservedServer], stats: Stats
+) -> None:
+    """Give `view` the statistics: `stats` as gathered, and the database sizes from the
+    observed database listings (cheap: no command runs)."""
+    view.stats = stats
+    view.database_bytes = database_sizes(manifests, observed, stats)
 
 
 def read_journal(view: StatusView, store: Store) -> None:
