@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any, Final
@@ -42,12 +42,14 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1rem 1.5rem}
 h1{font-size:1.4rem;margin:0 0 .3rem}h2{font-size:1.1rem;margin:1.4rem 0 .4rem}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #8884;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#8881}caption{text-align:left;color:var(--dim)}
+thead th{background:#8881}caption{text-align:left;color:var(--dim)}
 .ok{color:var(--ok);font-weight:600}.warn{color:var(--warn);font-weight:600}
 .bad{color:var(--bad);font-weight:600}.dim,.empty{color:var(--dim)}
 pre{white-space:pre-wrap;margin:.2rem 0;max-height:12rem;overflow:auto}
 code{font-size:90%}.meta{color:var(--dim);margin:0}.alert{color:var(--bad)}
-time{white-space:nowrap}
+.ok,.warn,.bad,.dim{white-space:nowrap}
+.long,.alert,pre,code{overflow-wrap:anywhere}.long{display:block;min-width:10rem}
+.act{min-width:13rem}
 """
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 
@@ -74,6 +76,11 @@ _BAD: Final = frozenset({"Failed", "failed", "interrupted", "unreachable", "undo
 def _e(value: object) -> str:
     """`value` as escaped text (None as empty)."""
     return "" if value is None else escape(str(value), quote=True)
+
+
+def _long(value: object) -> str:
+    """A long text (a reason): wrapped anywhere, so that a path does not widen the page."""
+    return f'<span class="long">{_e(value)}</span>' if value else ""
 
 
 def _state(value: object) -> str:
@@ -125,8 +132,8 @@ def _last(last: object, now: datetime) -> str:
     if not isinstance(last, Mapping):
         return '<span class="dim">none</span>'
     return (
-        f"<code>{_e(last.get('kind'))}</code> {_state(last.get('result'))} "
-        f"{_when(last.get('at'), now)}{_error(last.get('error'))}"
+        f'<div class="act"><code>{_e(last.get("kind"))}</code> {_state(last.get("result"))} '
+        f"{_when(last.get('at'), now)}{_error(last.get('error'))}</div>"
     )
 
 
@@ -144,9 +151,13 @@ def _table(
     )
 
 
-def _tr(data: Mapping[str, object], cells: Iterable[str]) -> str:
+def _tr(data: Mapping[str, object], cells: Sequence[str]) -> str:
+    """A row: its first cell the row's header, the `data-` attributes on it."""
     attrs = "".join(f' data-{k}="{_e(v)}"' for k, v in data.items())
-    return f"<tr{attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    head, *rest = cells
+    return (
+        f'<tr{attrs}><th scope="row">{head}</th>' + "".join(f"<td>{c}</td>" for c in rest) + "</tr>"
+    )
 
 
 def _servers(status: Mapping[str, Any]) -> str:
@@ -156,7 +167,7 @@ def _servers(status: Mapping[str, Any]) -> str:
         rows.append(
             _tr(
                 {"server": s.get("name"), "reachable": word},
-                [f"<strong>{_e(s.get('name'))}</strong>", _state(word), _error(s.get("error"))],
+                [_e(s.get("name")), _state(word), _error(s.get("error"))],
             )
         )
     return _table("servers", "Servers", ("Server", "State", "Error"), rows, "No servers declared.")
@@ -167,12 +178,12 @@ def _platforms(status: Mapping[str, Any], now: datetime) -> str:
         _tr(
             {"platform": p.get("name"), "sync": p.get("sync"), "health": p.get("health")},
             [
-                f"<strong>{_e(p.get('name'))}</strong>",
+                _e(p.get("name")),
                 _e(p.get("server")),
                 _e(p.get("coreVersion")),
                 _state(p.get("sync")),
                 _state(p.get("health")),
-                _e(p.get("reason")),
+                _long(p.get("reason")),
                 _last(p.get("lastAction"), now),
             ],
         )
@@ -210,13 +221,13 @@ def _sites(status: Mapping[str, Any], now: datetime) -> str:
             _tr(
                 data,
                 [
-                    f"<strong>{_e(s.get('name'))}</strong>",
+                    _e(s.get("name")),
                     _e(s.get("server")),
                     _e(s.get("platform")),
                     _e(s.get("coreVersion")),
                     _state(s.get("sync")),
                     _state(s.get("health")),
-                    _e(s.get("reason")),
+                    _long(s.get("reason")),
                     _last(last, now),
                     _cron(s.get("lastCron"), now),
                     _retry(s.get("retry"), now),
@@ -233,10 +244,10 @@ def _sites(status: Mapping[str, Any], now: datetime) -> str:
 def _unmanaged(status: Mapping[str, Any]) -> str:
     rows = []
     for u in _rows(status, "unmanaged"):
-        name, path = f"<strong>{_e(u.get('name'))}</strong>", f"<code>{_e(u.get('path'))}</code>"
         data = {"unmanaged": u.get("name"), "kind": u.get("kind")}
-        rows.append(_tr(data, [_e(u.get("kind")), name, _e(u.get("server")), path]))
-    headers = ("Kind", "Name", "Server", "Path")
+        path = f"<code>{_e(u.get('path'))}</code>"
+        rows.append(_tr(data, [_e(u.get("name")), _e(u.get("kind")), _e(u.get("server")), path]))
+    headers = ("Name", "Kind", "Server", "Path")
     return _table("unmanaged", "Unmanaged", headers, rows, "Nothing unmanaged found.")
 
 
@@ -267,7 +278,7 @@ def _plan(status: Mapping[str, Any], controller: Mapping[str, Any]) -> str:
                     f"<code>{_e(a.get('kind'))}</code>",
                     f"{_e(obj.get('kind'))} <strong>{_e(obj.get('name'))}</strong>",
                     _e(a.get("server")),
-                    _e(a.get("reason")),
+                    _long(a.get("reason")),
                     _e(held.get(str(a.get("id")), "")),
                 ],
             )

@@ -171,7 +171,7 @@ def test_full_document_every_section_and_every_site_with_its_state() -> None:
     assert servers["h04"].cells == ["h04", "unreachable", "ssh: connect: Connection refused"]
     assert page.find("platform", "platforms")["std"].cells[3:5] == ["Synced", "Healthy"]
     unmanaged = page.find("unmanaged")["old.example.com"]
-    assert unmanaged.cells == ["Site", "old.example.com", "h01", "/p/old"]
+    assert unmanaged.cells == ["old.example.com", "Site", "h01", "/p/old"]
     action = page.find("action")["site.install:c.example.com"]
     assert action.cells[1:] == [
         "site.install",
