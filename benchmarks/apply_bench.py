@@ -68,8 +68,13 @@ def _preflight() -> None:
 @contextlib.contextmanager
 def rig() -> Iterator[list[TestHost]]:
     """h01-h03 under the tests' session lease (stopped if no pytest session still uses them),
-    and h04 (stopped again if it was started here)."""
+    and h04 (held exclusively, stopped again if it was started here)."""
     layout.BASE.mkdir(mode=0o755, exist_ok=True)
+    with hosts.held_exclusively(EXTRA):
+        yield from _rig()
+
+
+def _rig() -> Iterator[list[TestHost]]:
     lease = procs.SessionLease(layout.BASE)
     started_extra = False
     try:

@@ -64,6 +64,11 @@ def extra_host(tag: str) -> Iterator[TestHost]:
     """h04 (the rig's extra host, which the tests' rig never starts), scoped to `tag`; stopped
     again afterwards when it was started here."""
     spec = layout.EXTRA_HOST_SPECS[0]
+    with hosts.held_exclusively(spec):
+        yield from _extra_host(spec, tag)
+
+
+def _extra_host(spec: layout.HostSpec, tag: str) -> Iterator[TestHost]:
     started = hosts.sshd_pid(spec) is None or web.nginx_pid(spec) is None
     hosts.prepare_host_tree(spec)
     hosts.start_sshd(spec)

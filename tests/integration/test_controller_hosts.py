@@ -43,7 +43,13 @@ def _git_config(*args: str) -> None:
 def extra_host(tag: str, repo: Path) -> Iterator[TestHost]:
     """h04 with nginx and PHP-FPM running and its sshd stopped, scoped to `tag`, its git
     trusting `repo` (as the rig's hosts trust the rig's repositories); afterwards its directories
-    removed, `repo` untrusted and its daemons stopped unless they ran before."""
+    removed, `repo` untrusted and its daemons stopped unless they ran before. Held exclusively
+    meanwhile: another pytest session or a benchmark sharing the rig would start its sshd."""
+    with hosts.held_exclusively(EXTRA):
+        yield from _extra_host(tag, repo)
+
+
+def _extra_host(tag: str, repo: Path) -> Iterator[TestHost]:
     hosts.prepare_host_tree(EXTRA)
     _git_config("--add", "safe.directory", str(repo))
     had_web = web.nginx_pid(EXTRA) is not None

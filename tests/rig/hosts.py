@@ -26,12 +26,15 @@ runs ``pyenv init`` on this machine, ~150 ms).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import grp
 import os
 import pwd
 import shlex
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -280,6 +283,18 @@ def prepare_host_tree(spec: layout.HostSpec) -> None:
     _mkdir(d / "platforms", 0o2775, pw.pw_uid, web_gid)
     _mkdir(d / "backups", 0o2770, pw.pw_uid, web_gid)
     _mkdir(d / "vhosts", 0o2775, pw.pw_uid, web_gid)
+
+
+@contextlib.contextmanager
+def held_exclusively(spec: layout.HostSpec) -> Iterator[None]:
+    """Hold host *spec* for this process alone (an exclusive ``flock`` on ``BASE/.hNN.lock``).
+
+    For the extra host, whose daemons a test or benchmark starts and stops itself: two pytest
+    sessions or a benchmark sharing the rig would otherwise start its sshd while another test
+    keeps it stopped on purpose. Waits while someone else holds it.
+    """
+    with procs.flocked(layout.BASE / f".{spec.name}.lock", fcntl.LOCK_EX):
+        yield
 
 
 def sshd_pid(spec: layout.HostSpec) -> int | None:
