@@ -41,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST = ("--auto-apply", "--backoff-base", "1s", "--backoff-max", "4s")
 NO_CRON: dict[str, object] = {"cron": {"interval": 0}}
 WINDOW = (1280, 900)
-CHROMIUM_TIMEOUT = 90
+CHROMIUM_TIMEOUT = 60
 QUIET = (
     "--headless",
     "--no-sandbox",
@@ -166,6 +166,7 @@ def _dump(tmp_path: Path, url: str) -> Page:
     return parse_page(done.stdout)
 
 
+@pytest.mark.timeout(360)  # liveness bounds in a row: convergence (150 s), two Chromium runs (60 s)
 def test_the_dashboard_in_headless_chromium(
     h01: TestHost, standin_repo: Path, tmp_path: Path, names: dict[str, str]
 ) -> None:
@@ -177,7 +178,7 @@ def test_the_dashboard_in_headless_chromium(
         status = wait_until(
             f"three sites converged and the platform 'gone' failed\n{controller.tail()}",
             lambda: _settled(controller, names),
-            120,
+            150,
             0.5,
         )
         url = controller.base + "/"
