@@ -40,7 +40,7 @@ from reconciler.manifests.manifestset import ManifestSet
 from reconciler.manifests.source import SourceSpec
 from reconciler.observe.gather import observe_all
 from reconciler.observe.models import ObservedServer
-from reconciler.observe.stats import Stats, gather_stats
+from reconciler.observe.stats import Stats, StatsKeeper
 from reconciler.plan import Plan, PlanRefused, make_plan, plan_json
 from reconciler.plan.model import Action
 from reconciler.transport import Transports
@@ -156,9 +156,7 @@ class Engine:
         self.plan: Plan | None = None
         self.held: dict[str, str] = {}
         self.health: dict[str, Health] = {}
-        self.stats = Stats()
-        """The statistics last gathered (at the start, then at each resync)."""
-        self._stats_task: asyncio.Task[None] | None = None
+        self.stats = StatsKeeper(lambda: self.wake("publish"))
         self.converged: dict[str, str] = {}
         self.ready = False
         self.leading = True
@@ -244,7 +242,10 @@ class Engine:
         elif self.refused is not None:
             self.held = {a.id: f"plan refused: {self.refused}" for a in plan.actions}
         if reasons & {"start", "resync"} or not self.ready:
-            self._gather_stats(manifests, observed, transports)
+            gathering = self.stats.refresh(manifests, observed, transports)
+            if gathering is not None:  # in the background, cancelled with the batches
+                self.batches.add(gathering)
+                gathering.add_done_callback(self.batches.discard)
             self.health = await check_health(manifests, observed, transports)
         elif self._touched:
             touched, self._touched = self._touched, set()
@@ -259,29 +260,6 @@ class Engine:
         self.metrics.observe_reconcile(time.monotonic() - started)
         self.metrics.set_queue_depth(len(self.queue.waiting()))
         self.ready = True
-
-    def _gather_stats(
-        self,
-        manifests: ManifestSet,
-        observed: list[ObservedServer],
-        transports: dict[str, Transport],
-    ) -> None:
-        """Gather the statistics in the background unless a gathering still runs; publish when
-        done. Cancelled with the batches when the controller stops."""
-        if self._stats_task is not None and not self._stats_task.done():
-            return
-
-        async def gather() -> None:
-            try:
-                self.stats = await gather_stats(manifests, observed, transports)
-            except Exception:  # a bug must not take the controller down with it
-                _log.exception("statistics not gathered")
-                return
-            self.wake("publish")
-
-        self._stats_task = asyncio.create_task(gather())
-        self.batches.add(self._stats_task)
-        self._stats_task.add_done_callback(self.batches.discard)
 
     def _record_plan(self, plan: Plan) -> None:
         """Record the plan with its commit when it differs from the last one recorded (an
@@ -436,5 +414,5 @@ class Engine:
             refused=self.refused,
             ready=self.ready,
             leading=self.leading,
-            stats=self.stats,
+            stats=self.stats.stats,
         )

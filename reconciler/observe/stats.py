@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -36,6 +36,7 @@ __all__ = [
     "COMMAND_TIMEOUT",
     "ModulesJson",
     "Stats",
+    "StatsKeeper",
     "database_sizes",
     "gather_stats",
     "sqlite_path",
@@ -179,6 +180,43 @@ async def gather_stats(
         platform_modules=_answered(platforms),
         sqlite_bytes={site: size for job in sizes for site, size in job.result().items()},
     )
+
+
+class StatsKeeper:
+    """The statistics of a long-running process (the controller): `refresh` gathers them in the
+    background (unless a gathering still runs) and calls `done` once they are in; `stats` is
+    the last complete gathering meanwhile."""
+
+    def __init__(self, done: Callable[[], None] = lambda: None) -> None:
+        self.stats = Stats()
+        self.done = done
+        self._task: asyncio.Task[None] | None = None
+
+    def refresh(
+        self,
+        manifests: ManifestSet,
+        observed: Sequence[ObservedServer],
+        transports: Mapping[str, Transport],
+    ) -> asyncio.Task[None] | None:
+        """Start a gathering; the task (for the owner to cancel at its end), or None when the
+        previous one still runs."""
+        if self._task is not None and not self._task.done():
+            return None
+        self._task = asyncio.create_task(self._gather(manifests, observed, transports))
+        return self._task
+
+    async def _gather(
+        self,
+        manifests: ManifestSet,
+        observed: Sequence[ObservedServer],
+        transports: Mapping[str, Transport],
+    ) -> None:
+        try:
+            self.stats = await gather_stats(manifests, observed, transports)
+        except Exception:  # a bug must not take the controller down with it
+            _log.exception("statistics not gathered")
+            return
+        self.done()
 
 
 def _answered(jobs: Mapping[str, asyncio.Task[ModulesJson | None]]) -> dict[str, ModulesJson]:
