@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The reconciler's plan as ONE comment on a GitHub pull request or a GitLab merge request.
 
-Python 3 standard library only (no curl, no jq, no pip install). Called by plan-comment.sh:
+Python 3 standard library only (no curl, no jq, no pip install), with forge_env.py (the
+variables) and comment_text.py (the text) beside it. Called by plan-comment.sh:
 
     forge_comment.py check
         Exit 0 when the forge's variables (below) are all there; else 3, naming the missing one.
@@ -49,13 +50,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-MARKER = "<!-- reconciler-plan -->"
-GITHUB_LIMIT = 65536
-GITLAB_LIMIT = 1000000
+from comment_text import compose, fit, has_marker, size
+from forge_env import ConfigError, Forge, forge_from_env
+
 TIMEOUT = 30.0
 RETRY_DELAYS: tuple[float, ...] = (2.0, 5.0)
 """Waits before the second and third try of a request that met a 502/503/504 or no answer."""
@@ -64,226 +64,11 @@ EXIT_CONFIG = 3
 EXIT_API = 4
 
 
-class ConfigError(Exception):
-    """A variable is missing or wrong: exit 3."""
-
-
 class ApiError(Exception):
     """The forge's API refused or could not be reached: exit 4."""
 
 
-@dataclass(frozen=True)
-class Forge:
-    """Where a pull request's comments are, and how to write them."""
-
-    name: str
-    """GitHub or GitLab, for messages."""
-    comments_url: str
-    """The list (GET) and create (POST) URL of the request's comments."""
-    item_prefix: str
-    """The comment with id N is `item_prefix + N` (PATCH on GitHub, PUT on GitLab)."""
-    update_method: str
-    headers: dict[str, str] = field(repr=False)
-    """Holds the token: never printed (repr=False)."""
-    auth_var: str
-    limit: int
-    limit_set: bool
-    """The limit was lowered by RECONCILER_COMMENT_LIMIT."""
-    job_url: str | None
-    marker: str
-    list_query: dict[str, str]
-
-
-def _need(env: Mapping[str, str], name: str, what: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is not set: {what}")
-    return value
-
-
-def _api_url(env: Mapping[str, str], name: str, what: str) -> str:
-    url = _need(env, name, what).rstrip("/")
-    if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
-        raise ConfigError(f"{name} is {url!r}, not an https:// URL: {what}")
-    return url
-
-
-def marker_for(env: Mapping[str, str]) -> str:
-    key = env.get("RECONCILER_COMMENT_KEY", "").strip()
-    if not key:
-        return MARKER
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", key):
-        raise ConfigError(
-            "RECONCILER_COMMENT_KEY may hold only letters, digits, '.', '_' and '-' "
-            "(at most 64): set it to a short name such as staging"
-        )
-    return f"<!-- reconciler-plan:{key} -->"
-
-
-def _limit(env: Mapping[str, str], default: int) -> int:
-    raw = env.get("RECONCILER_COMMENT_LIMIT", "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 2000 <= int(raw) <= default:
-        raise ConfigError(
-            f"RECONCILER_COMMENT_LIMIT is {raw!r}: set a number of characters from 2000 to "
-            f"{default}, or unset it"
-        )
-    return int(raw)
-
-
-def _github_pr_number(env: Mapping[str, str]) -> str:
-    number = env.get("PR_NUMBER", "").strip()
-    event_path = env.get("GITHUB_EVENT_PATH", "").strip()
-    if not number and event_path:
-        try:
-            with open(event_path, encoding="utf-8") as f:
-                event = json.load(f)
-            number = str((event.get("pull_request") or {}).get("number") or "")
-        except (OSError, ValueError, AttributeError):
-            number = ""
-    if not number:
-        raise ConfigError(
-            "PR_NUMBER is not set and GITHUB_EVENT_PATH holds no pull request: run this on the "
-            "pull_request event, or set PR_NUMBER: ${{ github.event.pull_request.number }} "
-            "in the step's env"
-        )
-    if not number.isdigit():
-        raise ConfigError(f"PR_NUMBER is {number!r}, not a pull request number")
-    return number
-
-
-def forge_from_env(env: Mapping[str, str]) -> Forge:
-    """The forge and pull request the environment names, or `ConfigError`."""
-    kind = env.get("RECONCILER_FORGE", "").strip().lower()
-    if not kind:
-        if env.get("GITHUB_ACTIONS") == "true":
-            kind = "github"
-        elif env.get("GITLAB_CI") == "true":
-            kind = "gitlab"
-        else:
-            raise ConfigError(
-                "RECONCILER_FORGE is not set, and this is neither GitHub Actions "
-                "(GITHUB_ACTIONS=true) nor GitLab CI (GITLAB_CI=true): set RECONCILER_FORGE "
-                "to github or gitlab"
-            )
-    marker = marker_for(env)
-    if kind == "github":
-        api = _api_url(
-            env,
-            "GITHUB_API_URL",
-            "GitHub Actions sets it; elsewhere set it to the API's base URL "
-            "(https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server)",
-        )
-        repo = _need(env, "GITHUB_REPOSITORY", "GitHub Actions sets it; else set it to owner/name")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
-            raise ConfigError(f"GITHUB_REPOSITORY is {repo!r}: set it to owner/name")
-        number = _github_pr_number(env)
-        token = _need(
-            env,
-            "GITHUB_TOKEN",
-            "add `GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step's env, and "
-            "`permissions: {pull-requests: write}` to the job",
-        )
-        server = env.get("GITHUB_SERVER_URL", "").rstrip("/")
-        run = env.get("GITHUB_RUN_ID", "")
-        return Forge(
-            name="GitHub",
-            comments_url=f"{api}/repos/{repo}/issues/{number}/comments",
-            item_prefix=f"{api}/repos/{repo}/issues/comments/",
-            update_method="PATCH",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-            },
-            auth_var="GITHUB_TOKEN",
-            limit=_limit(env, GITHUB_LIMIT),
-            limit_set=bool(env.get("RECONCILER_COMMENT_LIMIT", "").strip()),
-            job_url=f"{server}/{repo}/actions/runs/{run}" if server and run else None,
-            marker=marker,
-            list_query={"per_page": "100"},
-        )
-    if kind == "gitlab":
-        api = _api_url(
-            env,
-            "CI_API_V4_URL",
-            "GitLab CI sets it; elsewhere set it to the API's base URL "
-            "(https://gitlab.com/api/v4, or https://HOST/api/v4)",
-        )
-        project = _need(env, "CI_PROJECT_ID", "GitLab CI sets it; else set the project's id")
-        iid = _need(
-            env,
-            "CI_MERGE_REQUEST_IID",
-            "run this job in a merge request pipeline "
-            '(rules: - if: $CI_PIPELINE_SOURCE == "merge_request_event")',
-        )
-        if not iid.isdigit():
-            raise ConfigError(f"CI_MERGE_REQUEST_IID is {iid!r}, not a merge request number")
-        token = _need(
-            env,
-            "GITLAB_TOKEN",
-            "create a project access token with the api scope (role Reporter or above) and "
-            "store it as a masked CI/CD variable GITLAB_TOKEN (CI_JOB_TOKEN may not write notes)",
-        )
-        quoted = urllib.parse.quote(project, safe="")
-        notes = f"{api}/projects/{quoted}/merge_requests/{iid}/notes"
-        return Forge(
-            name="GitLab",
-            comments_url=notes,
-            item_prefix=f"{notes}/",
-            update_method="PUT",
-            headers={"PRIVATE-TOKEN": token},
-            auth_var="GITLAB_TOKEN",
-            limit=_limit(env, GITLAB_LIMIT),
-            limit_set=bool(env.get("RECONCILER_COMMENT_LIMIT", "").strip()),
-            job_url=env.get("CI_JOB_URL") or None,
-            marker=marker,
-            list_query={"per_page": "100", "sort": "asc", "order_by": "created_at"},
-        )
-    raise ConfigError(f"RECONCILER_FORGE is {kind!r}: set it to github or gitlab")
-
-
-# --- cutting to the forge's limit ---------------------------------------------------------------
-
-
-def size(text: str) -> int:
-    """A text's size as counted against a limit: its UTF-8 bytes, never fewer than its
-    characters (or its UTF-16 units), so a text within it is within the forge's limit too."""
-    return len(text.encode("utf-8"))
-
-
-_FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-
-
-@dataclass
-class _Open:
-    """What a cut must close so that the rest of the comment renders: a code fence, and
-    `<details>` blocks."""
-
-    fence: str | None = None
-    details: int = 0
-
-    def feed(self, line: str) -> None:
-        m = _FENCE_RE.match(line)
-        if self.fence is not None:
-            closing = m and m.group(1)[0] == self.fence[0] and len(m.group(1)) >= len(self.fence)
-            if closing and not line.strip().strip(self.fence[0]):
-                self.fence = None
-            return
-        if m:
-            self.fence = m.group(1)
-            return
-        stripped = line.strip().lower()
-        self.details += stripped.count("<details>") - stripped.count("</details>")
-        self.details = max(self.details, 0)
-
-    def closers(self) -> str:
-        out = ""
-        if self.fence is not None:
-            out += self.fence + "\n"
-        out += "\n</details>\n" * self.details
-        return out
+# --- the comment as posted ----------------------------------------------------------------------
 
 
 def cut_note(forge: Forge, kept: int, total: int) -> str:
@@ -299,36 +84,6 @@ def cut_note(forge: Forge, kept: int, total: int) -> str:
         f"\n> :scissors: **Cut here, {at}:** {why}. "
         f"The whole plan is in {where}; `reconciler plan` on this branch shows it too.\n"
     )
-
-
-def fit(content: str, budget: int, note: Callable[[int, int], str]) -> tuple[str, bool]:
-    """`content` whole when its size is below `budget`; else its first lines (a line cut only
-    when the first one alone is too long), the fence and `<details>` they leave open closed,
-    and `note(kept, total)` — all below `budget`. Returns the text and whether it was cut."""
-    text = content if content.endswith("\n") else content + "\n"
-    if size(text) < budget:
-        return text, False
-    lines = text.splitlines(keepends=True)
-    total = len(lines)
-    state = _Open()
-    used = 0
-    kept = 0
-    for line in lines:
-        after = _Open(state.fence, state.details)
-        after.feed(line)
-        need = used + size(line) + size(after.closers()) + size(note(kept + 1, total))
-        if need >= budget:
-            break
-        used += size(line)
-        state = after
-        kept += 1
-    head = "".join(lines[:kept])
-    if kept == 0:
-        # the first line alone is over the budget: keep what fits of it (whole characters)
-        room = budget - size(note(0, total)) - size(state.closers()) - 2
-        raw = lines[0].encode("utf-8")[: max(room, 0)]
-        head = raw.decode("utf-8", errors="ignore") + "\n"
-    return head + state.closers() + note(kept, total), True
 
 
 def footer(forge: Forge) -> str:
@@ -347,73 +102,6 @@ def comment_body(forge: Forge, content: str) -> str:
 
     text, _ = fit(content, budget, note)
     return text + tail
-
-
-def has_marker(body: str, marker: str) -> bool:
-    return any(line.strip() == marker for line in body.splitlines())
-
-
-# --- the comment's content ----------------------------------------------------------------------
-
-
-def _fenced(text: str, info: str = "text") -> str:
-    runs = [len(m) for m in re.findall(r"`+", text)]
-    fence = "`" * max(3, max(runs, default=0) + 1)
-    return f"{fence}{info}\n{text.rstrip()}\n{fence}\n"
-
-
-def _problems(stderr: str) -> str:
-    """The `error:`/`warning:` lines of a command's stderr with their `hint:` lines; without
-    any, its last 30 lines (its log lines are in the job log)."""
-    lines = stderr.splitlines()
-    picked = [
-        line
-        for line in lines
-        if line.startswith(("error:", "warning:")) or line.lstrip().startswith("hint:")
-    ]
-    return "\n".join(picked or lines[-30:])
-
-
-def _at(revision: str | None) -> str:
-    return f" at `{revision[:12]}`" if revision else ""
-
-
-def compose(
-    validate_out: str,
-    validate_err: str,
-    validate_exit: int,
-    plan_out: str | None = None,
-    plan_err: str | None = None,
-    plan_exit: int | None = None,
-    revision: str | None = None,
-) -> str:
-    """The comment's markdown for what `reconciler validate` and `reconciler plan` did."""
-    if validate_exit != 0:
-        lines = [line for line in validate_out.splitlines() if line.strip()]
-        counted = lines and re.fullmatch(r"\d+ error\(s\) in \d+ file\(s\)\.", lines[-1])
-        why = f" ({lines[-1].rstrip('.')})" if counted else ""
-        detail = "\n".join(
-            part for part in (validate_out.rstrip(), _problems(validate_err)) if part
-        )
-        return (
-            f"**Validation failed**{why}{_at(revision)}: nothing was planned.\n\n"
-            + _fenced(detail or f"reconciler validate exited {validate_exit}")
-            + "\nFix the manifests and push again; `reconciler validate` lists the same problems."
-            "\n"
-        )
-    if plan_exit is None:
-        return f"**Valid**{_at(revision)}; no plan was made.\n"
-    plan = (plan_out or "").rstrip()
-    if plan_exit in (0, 2):
-        return (plan or f"`reconciler plan` printed nothing (exit {plan_exit}).") + "\n"
-    errors = _problems(plan_err or "")
-    first = next((ln for ln in errors.splitlines() if ln.startswith("error:")), "")
-    out = f"**Plan failed**{_at(revision)} (`reconciler plan` exited {plan_exit})"
-    out += ": the check fails; nothing can be applied from this plan.\n\n"
-    out += _fenced(errors or first or f"exit {plan_exit}")
-    if plan:
-        out += "\nThe plan as far as it was made:\n\n" + plan + "\n"
-    return out
 
 
 # --- the forge's API ----------------------------------------------------------------------------

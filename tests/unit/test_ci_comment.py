@@ -4,7 +4,7 @@ forge's variables (each missing one named, with what to set)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
 import sys
 from pathlib import Path
@@ -17,20 +17,16 @@ CI = Path(__file__).resolve().parents[2] / "examples" / "ci"
 
 
 def load_forge_comment() -> ModuleType:
-    """examples/ci/forge_comment.py as a module (it is a script, not part of the package)."""
-    name = "reconciler_ci_forge_comment"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, CI / "forge_comment.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    """examples/ci/forge_comment.py as a module (a script beside its two helper modules, not
+    part of the package): imported with examples/ci on the path, as running it puts it."""
+    if str(CI) not in sys.path:
+        sys.path.append(str(CI))
+    return importlib.import_module("forge_comment")
 
 
 fc = load_forge_comment()
 
+MARKER = "<!-- reconciler-plan -->"
 PLAN = """**Plan: 1 to add, 0 to change, 0 to delete.** (at `0123456789ab`)
 
 <details>
@@ -124,9 +120,9 @@ def test_the_marker_ends_the_comment_and_is_found_only_on_a_line_of_its_own() ->
     assert body.startswith(PLAN)
     assert body.rstrip("\n").endswith("\n<!-- reconciler-plan -->")
     assert "[job log](https://github.example/acme/hosting/actions/runs/99)" in body
-    assert fc.has_marker(body, fc.MARKER)
-    assert fc.has_marker("x\r\n<!-- reconciler-plan -->  \r\n", fc.MARKER)
-    assert not fc.has_marker("> <!-- reconciler-plan -->", fc.MARKER)  # a quote of it
+    assert fc.has_marker(body, MARKER)
+    assert fc.has_marker("x\r\n<!-- reconciler-plan -->  \r\n", MARKER)
+    assert not fc.has_marker("> <!-- reconciler-plan -->", MARKER)  # a quote of it
     assert not fc.has_marker(body, "<!-- reconciler-plan:staging -->")
 
 
