@@ -72,7 +72,10 @@ def _md(text: str) -> str:
 
 def render_markdown(plan: Plan) -> str:
     """For a pull-request comment: the summary line first, the details folded below it."""
-    headline = f"**{closing_line(plan).replace(chr(10), ' ')}** (at `{_short(plan.revision)}`)"
+    summary = closing_line(plan).splitlines()[-1]
+    headline = f"**{summary}** (at `{_short(plan.revision)}`)"
+    if not plan.actions and plan.complete:
+        headline += " — no changes: the servers match git."
     if not plan.complete:
         headline += f" — incomplete: not observed: {', '.join(plan.unobserved)}"
     out = [headline, ""]

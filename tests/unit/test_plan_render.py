@@ -72,7 +72,10 @@ def test_markdown_summary_first_details_folded() -> None:
     assert first.startswith("**Plan: 2 to add, 1 to change, 1 to delete.**")
     assert md.index("<details>") < md.index("site.install") < md.index("</details>")
     assert "b\\_example\\_com" in md
-    assert render_markdown(Plan(REV)).startswith("**No changes.")
+    assert render_markdown(Plan(REV)).startswith(
+        f"**Plan: 0 to add, 0 to change, 0 to delete.** (at `{REV[:12]}`) — no changes: the "
+        "servers match git."
+    )
 
 
 def test_json_keys_are_the_contract() -> None:
