@@ -16,6 +16,7 @@ from reconciler.cli.apply_cmd import apply
 from reconciler.cli.backup_cmd import backup, backups
 from reconciler.cli.compare_cmd import compare
 from reconciler.cli.demo_cmd import demo
+from reconciler.cli.import_cmd import import_cmd
 from reconciler.cli.login_cmd import login
 from reconciler.cli.observe_cmd import observe
 from reconciler.cli.options import global_options
@@ -55,6 +56,7 @@ cli.add_command(compare)
 cli.add_command(run)
 cli.add_command(demo)
 cli.add_command(aliases)
+cli.add_command(import_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
