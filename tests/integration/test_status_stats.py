@@ -215,9 +215,10 @@ def test_status_reports_sizes_inventories_and_last_cron(
     with running(controller):
 
         def served() -> dict[str, Any] | None:
-            found = controller.sites()[site]
-            ok = found["lastCron"] is not None and found["modules"] is not None
-            return found if ok else None
+            found = controller.sites().get(site)  # none before the manifests are loaded
+            if found is None or found["lastCron"] is None or found["modules"] is None:
+                return None
+            return found
 
         seen = wait_until(f"a cron run and the statistics\n{controller.tail()}", served, 90)
         assert seen["lastCron"]["result"] == "succeeded", seen["lastCron"]
