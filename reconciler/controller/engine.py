@@ -242,13 +242,11 @@ class Engine:
         elif self.refused is not None:
             self.held = {a.id: f"plan refused: {self.refused}" for a in plan.actions}
         if reasons & {"start", "resync"} or not self.ready:
-            gathering = self.stats.refresh(manifests, observed, transports)
-            if gathering is not None:  # in the background, cancelled with the batches
-                self.batches.add(gathering)
-                gathering.add_done_callback(self.batches.discard)
+            self._gather_stats(manifests, observed, transports)
             self.health = await check_health(manifests, observed, transports)
         elif self._touched:
             touched, self._touched = self._touched, set()
+            self._gather_stats(manifests, observed, transports, frozenset(touched))
             found = await check_health(manifests, only_sites(observed, touched), transports)
             for name in touched:
                 self.health.pop(name, None)
@@ -260,6 +258,20 @@ class Engine:
         self.metrics.observe_reconcile(time.monotonic() - started)
         self.metrics.set_queue_depth(len(self.queue.waiting()))
         self.ready = True
+
+    def _gather_stats(
+        self,
+        manifests: ManifestSet,
+        observed: list[ObservedServer],
+        transports: dict[str, Transport],
+        only: frozenset[str] | None = None,
+    ) -> None:
+        """Statistics in the background (all, or of the sites an action finished on), the task
+        cancelled with the batches at stop."""
+        gathering = self.stats.refresh(manifests, observed, transports, only)
+        if gathering is not None:
+            self.batches.add(gathering)
+            gathering.add_done_callback(self.batches.discard)
 
     def _record_plan(self, plan: Plan) -> None:
         """Record the plan with its commit when it differs from the last one recorded (an

@@ -45,7 +45,9 @@ if [ -f "$docroot/core/lib/Drupal.php" ]; then
   v=$(sed -n "s/^[[:space:]]*const VERSION = '\([^']*\)';.*/\1/p" "$docroot/core/lib/Drupal.php")
   printf 'core\t%s\n' "$v"
 fi
-find "$docroot" -name '*.info.yml' -not -path '*/tests/*' -type f -exec sh -c '
+find "$docroot" -mindepth 1 \( -path "$docroot/sites/*/files" -o -path "$docroot/sites/*/private" \
+  -o -name .git -o -name node_modules -o -name tests \) -prune \
+  -o -name '*.info.yml' -type f -exec sh -c '
   for f; do
     printf "file\t%s\n" "$f"
     grep -E "^(type|version)[[:space:]]*:" "$f" || true
@@ -93,7 +95,8 @@ def _value(line: str) -> str:
 
 
 def parse_listing(output: str) -> dict[str, Extension]:
-    """{machine name: Extension} from `listing_argv`'s output. Files under `tests/` are skipped;
+    """{machine name: Extension} from `listing_argv`'s output. Files under a `tests/` directory
+    of the codebase are skipped;
     a core extension (under `<docroot>/core/`) with `version: VERSION` or no version line takes
     the core version; the first file of a machine name (in path order) wins."""
     docroot = ""
@@ -112,7 +115,8 @@ def parse_listing(output: str) -> dict[str, Extension]:
                 found[-1][1][key] = _value(line)
     result: dict[str, Extension] = {}
     for path, fields in sorted(found, key=lambda entry: entry[0]):
-        if "/tests/" in path:
+        inside = path[len(docroot) + 1 :] if docroot and path.startswith(docroot + "/") else path
+        if "tests" in inside.split("/")[:-1]:  # test modules, wherever the codebase lives
             continue
         name = posixpath.basename(path).removesuffix(".info.yml")
         if not name or name in result:

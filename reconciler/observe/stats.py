@@ -20,6 +20,7 @@ import asyncio
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 
@@ -39,6 +40,7 @@ __all__ = [
     "StatsKeeper",
     "database_sizes",
     "gather_stats",
+    "merged",
     "sqlite_path",
 ]
 
@@ -47,6 +49,7 @@ _log = structlog.get_logger(__name__)
 COMMAND_TIMEOUT = 120.0
 
 ModulesJson = list[dict[str, str | None]]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,12 @@ async def gather_stats(
     manifests: ManifestSet,
     observed: Sequence[ObservedServer],
     transports: Mapping[str, Transport],
+    only: frozenset[str] | None = None,
 ) -> Stats:
-    """Ask every reachable server for its sites' modules, its platforms' inventories and its
-    SQLite files' sizes, at most the server's `concurrency` commands at once; never raises for
-    a server's or a site's own faults (what could not be had is left out)."""
+    """Ask every reachable server for its sites' modules (only those called `only`, when
+    given), its platforms' inventories and its SQLite files' sizes, at most the server's
+    `concurrency` commands at once; never raises for a server's or a site's own faults (what
+    could not be had is left out)."""
     facts = all_facts(manifests, list(observed))
     limits = {
         name: asyncio.Semaphore(server.spec.concurrency)
@@ -169,6 +174,8 @@ async def gather_stats(
         sites: dict[str, asyncio.Task[ModulesJson | None]] = {}
         files: dict[str, dict[str, str]] = {}
         for server, codebase, seen in _declared_sites(manifests, reachable):
+            if only is not None and seen.name not in only:
+                continue
             ctx = seen_site_context(manifests, facts, server, codebase, seen.name, seen)
             sites[seen.name] = group.create_task(site_modules(server, ctx))
             path = sqlite_path(codebase, seen)
@@ -197,12 +204,14 @@ class StatsKeeper:
         manifests: ManifestSet,
         observed: Sequence[ObservedServer],
         transports: Mapping[str, Transport],
+        only: frozenset[str] | None = None,
     ) -> asyncio.Task[None] | None:
-        """Start a gathering; the task (for the owner to cancel at its end), or None when the
-        previous one still runs."""
+        """Start a gathering — of everything, or of the sites called `only` (those an action
+        just finished on) and every platform's inventory, merged into the last one; the task
+        (for the owner to cancel at its end), or None when the previous one still runs."""
         if self._task is not None and not self._task.done():
             return None
-        self._task = asyncio.create_task(self._gather(manifests, observed, transports))
+        self._task = asyncio.create_task(self._gather(manifests, observed, transports, only))
         return self._task
 
     async def _gather(
@@ -210,13 +219,29 @@ class StatsKeeper:
         manifests: ManifestSet,
         observed: Sequence[ObservedServer],
         transports: Mapping[str, Transport],
+        only: frozenset[str] | None,
     ) -> None:
         try:
-            self.stats = await gather_stats(manifests, observed, transports)
+            found = await gather_stats(manifests, observed, transports, only)
         except Exception:  # a bug must not take the controller down with it
             _log.exception("statistics not gathered")
             return
+        self.stats = found if only is None else merged(self.stats, found, only)
         self.done()
+
+
+def merged(old: Stats, new: Stats, sites: frozenset[str]) -> Stats:
+    """`old` with what `new` found of `sites` (a site not answering now is dropped) and `new`'s
+    platform inventories."""
+
+    def keep(table: Mapping[str, _T], fresh: Mapping[str, _T]) -> dict[str, _T]:
+        return {**{k: v for k, v in table.items() if k not in sites}, **fresh}
+
+    return Stats(
+        site_modules=keep(old.site_modules, new.site_modules),
+        platform_modules=new.platform_modules,
+        sqlite_bytes=keep(old.sqlite_bytes, new.sqlite_bytes),
+    )
 
 
 def _answered(jobs: Mapping[str, asyncio.Task[ModulesJson | None]]) -> dict[str, ModulesJson]:

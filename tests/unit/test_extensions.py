@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from reconciler.drivers.extensions import (
@@ -66,7 +69,29 @@ def test_empty_listing() -> None:
 def test_listing_argv_passes_the_root_as_an_argument() -> None:
     argv = listing_argv("~/platforms/a b")
     assert argv[:2] == ["sh", "-c"] and argv[-1] == "~/platforms/a b"
-    assert "*.info.yml" in argv[2] and "*/tests/*" in argv[2]
+
+
+def test_the_listing_skips_tests_vcs_and_the_sites_files(tmp_path: Path) -> None:
+    """Run here with `sh`: user files under sites/*/files and private/ are never walked (they can
+    hold millions of files), nor tests/, .git or node_modules; a root named `tests` is still
+    listed."""
+    root = tmp_path / "tests"
+    info = "type: module\nversion: '1.0'\n"
+    kept = ["web/core/modules/node/node.info.yml", "web/modules/contrib/foo/foo.info.yml"]
+    skipped = [
+        "web/core/modules/node/tests/modules/t/t.info.yml",
+        "web/sites/a.example/files/evil/evil.info.yml",
+        "web/sites/a.example/private/p/p.info.yml",
+        "web/modules/contrib/foo/.git/g/g.info.yml",
+        "web/themes/t/node_modules/n/n.info.yml",
+    ]
+    for rel in (*kept, *skipped):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(info)
+    (root / "web/core/lib").mkdir(parents=True)
+    (root / "web/core/lib/Drupal.php").write_text("<?php\n  const VERSION = '10.3.6';\n")
+    done = subprocess.run(listing_argv(str(root)), capture_output=True, text=True, check=True)
+    assert set(parse_listing(done.stdout)) == {"node", "foo"}
 
 
 def _ext(name: str, type_: str, version: str | None) -> Extension:

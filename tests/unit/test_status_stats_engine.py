@@ -27,6 +27,7 @@ class SlowGathering:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.only: list[frozenset[str] | None] = []
         self.release = asyncio.Event()
 
     async def __call__(
@@ -34,8 +35,10 @@ class SlowGathering:
         manifests: ManifestSet,
         observed: Sequence[ObservedServer],
         transports: Mapping[str, Transport],
+        only: frozenset[str] | None = None,
     ) -> Stats:
         self.calls += 1
+        self.only.append(only)
         await self.release.wait()
         self.release.clear()
         return Stats(platform_modules={"p1": [{"name": f"gathering {self.calls}"}]})
@@ -89,6 +92,12 @@ def test_statistics_at_start_and_resync_only_in_the_background(
             await asyncio.sleep(0.05)
             assert engine.snapshot().stats.platform_modules == {"p1": [{"name": "gathering 2"}]}
             assert not engine.batches
+            engine._touched = {"a.example.com"}  # an action just finished on it
+            await engine.reconcile({"applied"})
+            await asyncio.sleep(0.01)
+            assert gathering.only == [None, None, frozenset({"a.example.com"})]
+            gathering.release.set()
+            await asyncio.sleep(0.05)
         finally:
             store.close()
 
@@ -113,3 +122,20 @@ def test_a_failed_gathering_keeps_the_last_statistics(monkeypatch: pytest.Monkey
     asyncio.run(scenario())
     assert keeper.stats == Stats(sqlite_bytes={"a.example": 1})
     assert published == []
+
+
+def test_a_gathering_of_some_sites_is_merged_into_the_last() -> None:
+    old = Stats(
+        site_modules={"a": [{"name": "x"}], "b": [{"name": "y"}], "c": [{"name": "z"}]},
+        platform_modules={"p1": [{"name": "old"}]},
+        sqlite_bytes={"a": 1, "b": 2},
+    )
+    new = Stats(
+        site_modules={"a": [{"name": "x2"}]},  # b did not answer this time
+        platform_modules={"p1": [{"name": "new"}]},
+        sqlite_bytes={"b": 3},
+    )
+    found = stats_module.merged(old, new, frozenset({"a", "b"}))
+    assert found.site_modules == {"a": [{"name": "x2"}], "c": [{"name": "z"}]}
+    assert found.platform_modules == {"p1": [{"name": "new"}]}
+    assert found.sqlite_bytes == {"b": 3}
