@@ -96,9 +96,9 @@ def _value(line: str) -> str:
 
 def parse_listing(output: str) -> dict[str, Extension]:
     """{machine name: Extension} from `listing_argv`'s output. Files under a `tests/` directory
-    of the codebase are skipped;
-    a core extension (under `<docroot>/core/`) with `version: VERSION` or no version line takes
-    the core version; the first file of a machine name (in path order) wins."""
+    of the codebase are skipped; a core extension (under `<docroot>/core/`) with
+    `version: VERSION` or no version line takes the core version; the first file of a machine
+    name (in path order) wins."""
     docroot = ""
     core: str | None = None
     found: list[tuple[str, dict[str, str]]] = []
