@@ -125,7 +125,9 @@ async def run_controller(
     app = make_app(state, webhook_secret=webhook_secret, on_webhook=controller.webhook)
     runner = await serve(app, listen)
     for host, port in bound_addresses(runner):
-        announce(f"Serving http://{host}:{port}/ (health, readiness, metrics, status, webhook)")
+        announce(
+            f"Serving http://{host}:{port}/ (dashboard; /healthz, /readyz, /metrics, /api/status)"
+        )
     remove = install_signal_handlers(controller.stop)
     try:
         await controller.run()
