@@ -119,6 +119,9 @@ class SiteContext:
     db_name: str
     db_user: str
     site: Site | None = None
+    foreign_vhosts: tuple[str, ...] = ()
+    """Other files of the web server's vhost directory serving only this site's names, as
+    observe found them: set aside when the site's vhost is written (`reconciler.actions.web`)."""
 
     @property
     def web(self) -> ServerFacts:

@@ -6,6 +6,11 @@ followed by `reloadCommand`; a failing test puts the previous file back (or remo
 one) and fails the step with nginx's own error lines, so every other site keeps being served.
 All vhost changes on a server hold the server's lock: one site's broken vhost must never make
 another site's `nginx -t` fail.
+
+The reconciler owns a managed site's vhost: other files of the vhost directory that observe found
+serving the site's names only (`SiteContext.foreign_vhosts`) are set aside in the same step,
+before the test (`reconciler.drivers.vhost_aside`: renamed to a hidden name no include glob
+loads, never deleted), and put back with the previous vhost when the test fails.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Literal
 
 from reconciler.actions.context import SiteContext
 from reconciler.actions.script import DONE, Script, Step, lock_name, q
-from reconciler.drivers import nginx
+from reconciler.drivers import nginx, vhost_aside
 from reconciler.drivers.drush import parse_status
 from reconciler.errors import PermanentError, ReconcilerError
 from reconciler.manifests.models import HttpService
@@ -46,13 +51,22 @@ def _commands(ctx: SiteContext, http: HttpService) -> tuple[str, str]:
 
 
 def _explain_test(result: CommandResult) -> str | None:
+    if vhost_aside.ASIDE_FAILED in result.err:
+        lines = result.err.replace(vhost_aside.ASIDE_FAILED, "").strip().splitlines()
+        shown = "; ".join(line.strip() for line in lines if line.strip())
+        return (
+            f"{shown or 'a foreign vhost could not be set aside'}; the web "
+            "server's configuration was left as it was (the previous vhost and the files "
+            "already set aside put back): make the vhost directory writable by the login user"
+        )
     if TEST_FAILED not in result.err:
         return None
     lines = nginx.parse_test_output(result.err)
     shown = "; ".join(lines) if lines else result.err.replace(TEST_FAILED, "").strip()
     return (
         "the web server's configuration test failed; its configuration was left as it was "
-        f"(the previous vhost put back, or the new one removed): {shown}"
+        "(the previous vhost put back, or the new one removed, and any foreign vhost set "
+        f"aside renamed back): {shown}"
     )
 
 
@@ -74,13 +88,22 @@ def _nginx_vhost(
     test, reload = _commands(ctx, http)
     path = ctx.vhost_path
     old = path + ".reconciler-old"
+    foreign = [f for f in ctx.foreign_vhosts if f != path]
     script = Script()
     script.run("mkdir", "-p", ctx.web.vhost_dir or "/")
     script.raw(f"if [ -f {q(path)} ]; then cp -p {q(path)} {q(old)}; else rm -f {q(old)}; fi")
     script.write_file(path, content, "0644")
+    # the rollback: our previous vhost back (or the new one removed), foreign ones renamed back
+    script.raw("rollback() {")
+    script.raw(f"  if [ -f {q(old)} ]; then mv -f {q(old)} {q(path)}; else rm -f {q(path)}; fi")
+    for line in vhost_aside.restore_lines(foreign):
+        script.raw(f"  {line}")
+    script.raw("}")
+    for line in vhost_aside.set_aside_lines(foreign, "rollback"):
+        script.raw(line)
     script.raw(
         f"if ! out=$(sh -c {q(test)} 2>&1); then\n"
-        f"  if [ -f {q(old)} ]; then mv -f {q(old)} {q(path)}; else rm -f {q(path)}; fi\n"
+        "  rollback\n"
         f'  printf "%s\\n" "$out" >&2; echo {TEST_FAILED} >&2; exit 1\n'
         "fi"
     )

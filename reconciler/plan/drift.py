@@ -1,6 +1,6 @@
-"""Drift of a site that is where git wants it: modes, owners, database settings, vhost; and
-where a site's database is now (`database_home`), so that a database on another server is moved,
-never replaced by an empty one.
+"""Drift of a site that is where git wants it: modes, owners, database settings, vhost (in
+`reconciler.plan.vhosts`, re-exported here); and where a site's database is now
+(`database_home`), so that a database on another server is moved, never replaced by an empty one.
 
 Pure functions of the declared and the observed state; each reason is one line a user reads in
 the plan ("settings.php mode is 0644, want 0440").
@@ -8,15 +8,15 @@ the plan ("settings.php mode is 0644, want 0440").
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.actions.context import http_group
 from reconciler.manifests.manifestset import ManifestSet
-from reconciler.manifests.models import Platform, Server, Site
+from reconciler.manifests.models import Server, Site
 from reconciler.manifests.names import database_name
-from reconciler.observe.models import ObservedServer, ObservedSite, ObservedVhost
+from reconciler.observe.models import ObservedServer, ObservedSite
+from reconciler.plan.vhosts import VhostIndex, find_vhost, vhost_reasons
 
 __all__ = [
     "WANTED_MODES",
@@ -334,76 +334,3 @@ def database_rename(manifests: ManifestSet, site: Site, seen: ObservedSite) -> s
         f"`db: {{name: {observed_db.name}, user: {observed_db.username or '...'}}}`; to move "
         "the data, restore a backup into the wanted database"
     )
-
-
-def vhost_reasons(
-    manifests: ManifestSet,
-    site: Site,
-    platform: Platform,
-    declared: Server,
-    server: ObservedServer,
-    index: VhostIndex | None = None,
-) -> tuple[list[str], bool | None]:
-    """Drift of the site's vhost, and whether the vhost serves the site (None: unknown)."""
-    http = declared.spec.services.http
-    if http is None or http.type not in ("nginx", "apache", "builtin"):
-        return [], None
-    directory = http.vhost_dir
-    home = server.home
-    if directory.startswith("~/") and home:
-        directory = posixpath.join(home, directory[2:])
-    wanted_path = f"{directory}/{site.name}.conf"
-    found = index if index is not None else VhostIndex(server.vhosts)
-    vhost = found.find(site.name, wanted_path)
-    if vhost is None:
-        return [f"vhost {wanted_path} is missing"], None
-    if http.type not in ("nginx", "builtin") or not vhost.server_names:
-        return [], None
-    reasons: list[str] = []
-    names = set(vhost.server_names)
-    want_names = {site.name, *site.spec.aliases} if http.type == "nginx" else {site.name}
-    if names != want_names:
-        reasons.append(
-            f"vhost {vhost.path} serves {' '.join(sorted(names))}, "
-            f"want {' '.join(sorted(want_names))}"
-        )
-    if vhost.root is None:
-        return reasons, False
-    codebase = manifests.platform_path(platform)
-    docroot = platform.spec.docroot
-    want_root = codebase if docroot == "." else f"{codebase}/{docroot}"
-    if home and want_root.startswith("~/"):
-        want_root = posixpath.join(home, want_root[2:])
-    if vhost.root != want_root:
-        reasons.append(f"vhost {vhost.path} root is {vhost.root}, want {want_root}")
-    return reasons, True
-
-
-class VhostIndex:
-    """A server's vhosts by path, by file name and by server name: `find` in constant time, so
-    that planning many sites costs linear time, not quadratic."""
-
-    def __init__(self, vhosts: Sequence[ObservedVhost]) -> None:
-        self.by_path: dict[str, ObservedVhost] = {}
-        self.by_file: dict[str, ObservedVhost] = {}
-        self.by_name: dict[str, ObservedVhost] = {}
-        for vhost in vhosts:
-            self.by_path.setdefault(vhost.path, vhost)
-            self.by_file.setdefault(posixpath.basename(vhost.path), vhost)
-            for name in vhost.server_names:
-                self.by_name.setdefault(name, vhost)
-
-    def find(self, site: str, wanted_path: str) -> ObservedVhost | None:
-        return (
-            self.by_path.get(wanted_path)
-            or self.by_file.get(f"{site}.conf")
-            or self.by_name.get(site)
-        )
-
-
-def find_vhost(
-    vhosts: Sequence[ObservedVhost], site: str, wanted_path: str
-) -> ObservedVhost | None:
-    """The site's vhost: the wanted file, else a file named after the site, else the first
-    vhost serving its name."""
-    return VhostIndex(vhosts).find(site, wanted_path)
