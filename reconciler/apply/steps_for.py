@@ -36,6 +36,7 @@ from reconciler.manifests.manifestset import ManifestSet
 from reconciler.observe.models import ObservedPlatform, ObservedServer, ObservedSite
 from reconciler.plan.drift import database_home, database_reasons, vhost_reasons
 from reconciler.plan.model import Action
+from reconciler.plan.vhosts import with_foreign_vhosts
 
 __all__ = [
     "BACKUP_STEP_PREFIX",
@@ -217,10 +218,12 @@ def work_for(
         )
         return ActionWork(delete_platform_steps(pctx), _platform_roles(pctx))
     if kind == "site.install":
-        ctx = _declared_site(manifests, action, facts)
+        ctx = with_foreign_vhosts(_declared_site(manifests, action, facts), by_name)
         return ActionWork(install_steps(ctx), _roles(ctx))
     if kind in ("site.enable", "site.disable", "site.verify", "site.delete"):
         ctx, core, driver = _observed_site(manifests, action, facts, by_name)
+        if kind != "site.delete":
+            ctx = with_foreign_vhosts(ctx, by_name, refuse=kind != "site.verify")
         if kind == "site.enable":
             return ActionWork(enable_steps(ctx), _roles(ctx))
         if kind == "site.disable":
@@ -267,7 +270,7 @@ def _upgrade(
         upgrade_steps,
     )
 
-    new = _declared_site(manifests, action, facts)
+    new = with_foreign_vhosts(_declared_site(manifests, action, facts), observed)
     place = _old_place(manifests, facts, observed, action, new)
     if place is None:
         raise PermanentError(f"Site {action.object_name} is no longer at {action.path}")
@@ -384,7 +387,7 @@ def _clone(
 
     if action.source is None:  # pragma: no cover - the planner always names the source
         raise PermanentError(f"Site {action.object_name}: a clone without a source")
-    target = _declared_site(manifests, action, facts)
+    target = with_foreign_vhosts(_declared_site(manifests, action, facts), observed)
     found = _located(manifests, facts, observed, action.source)
     if found is not None:
         source = found[0]

@@ -59,7 +59,6 @@ from reconciler.plan.drift import (
     engine_change,
     mode_reasons,
     unreachable_service,
-    vhost_reasons,
 )
 from reconciler.plan.model import (
     Action,
@@ -69,6 +68,7 @@ from reconciler.plan.model import (
     Unmanaged,
 )
 from reconciler.plan.order import core_older, order_actions
+from reconciler.plan.vhosts import vhost_drift
 
 __all__ = [
     "WANTED_MODES",
@@ -537,9 +537,9 @@ class _Planner:
         index = self.vhost_index.get(place.server.name)
         if index is None:
             index = self.vhost_index[place.server.name] = VhostIndex(place.server.vhosts)
-        drifted_vhost, live = vhost_reasons(
-            self.manifests, site, platform, declared, place.server, index
-        )
+        vhost = vhost_drift(self.manifests, site, platform, declared, place.server, index)
+        drifted_vhost, live = list(vhost.reasons), vhost.live
+        self.notes += vhost.notes
         moved = self._plan_database_move(site, platform, place)
         verify = None
         renamed = database_rename(self.manifests, site, place.site) if moved is None else None
