@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import asyncssh
 import pytest
 
-import reconciler.transport.ssh as ssh_module
+import reconciler.transport.ssh_trust as ssh_module
 from reconciler.errors import PermanentError, TransientError
 from reconciler.manifests.models import Server
 from reconciler.transport import (
