@@ -120,7 +120,6 @@ def import_server(
     notes = [note for c in sites.values() for note in c.notes]
     notes += [n for n in plan.notes if _about(n, platforms, sites)]
     for action in mine:
-        candidate = sites[action.object_name]
         rewrites = [r for r in action.reason.split("; ") if r.startswith("settings.php database ")]
         if rewrites:
             notes.append(
@@ -128,12 +127,6 @@ def import_server(
                 "reconciler writes it (a new database password and hash salt; nothing else the "
                 "current one holds is kept): to keep it, make it name the database as git "
                 f"declares it first ({'; '.join(rewrites)})"
-            )
-        if "vhost " in action.reason and candidate.vhost_path not in (None, candidate.wanted_vhost):
-            notes.append(
-                f"Site {action.object_name}: its vhost is {candidate.vhost_path}; the verify "
-                f"writes {candidate.wanted_vhost} and leaves that file in place: remove it "
-                "after the first apply (both would serve the site's name)"
             )
     when = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     documents = [_platform_doc(server, when, n, s, scan) for n, s in sorted(platforms.items())]

@@ -238,7 +238,22 @@ CASES: list[Case] = [
         "",
     ),
     (
-        "aliases from the vhost; a wildcard is no alias, so verify repairs the vhost",
+        "aliases from a foreign vhost serving only the site's names: verify sets it aside",
+        [b.server()],
+        [
+            web1(
+                codebase(D10, seen_site()),
+                vhosts=(vhost(names=("example.com",), file="legacy"),),
+            )
+        ],
+        {f"Site {NAME}": {"aliases": ["example.com"]}, "Platform drupal-10": {}},
+        {},
+        [],
+        [("site.verify", NAME)],
+        "",
+    ),
+    (
+        "a wildcard and another site's name are no aliases; a shared vhost is left for a split",
         [b.server()],
         [
             web1(
@@ -259,8 +274,8 @@ CASES: list[Case] = [
         },
         {},
         [],
-        [("site.verify", NAME)],
-        f"its vhost is {VHOSTS}/legacy; the verify writes {VHOSTS}/{NAME}.conf",
+        [],
+        f"its vhost is not written: {VHOSTS}/legacy serves its names",
     ),
     (
         "the 503 vhost: imported disabled",
@@ -465,7 +480,9 @@ def test_import(
     assert note in " ".join(result.notes), result.notes
     rows, notes = _committed(docs, result, observed)
     assert rows == actions
-    assert [n for n in notes if "another copy" not in n] == []
+    # what is left: another copy of a site, or a vhost file to split by hand (the note above)
+    left = [n for n in notes if "another copy" not in n and "its vhost is not written" not in n]
+    assert left == []
 
 
 @pytest.mark.parametrize(
