@@ -46,7 +46,7 @@ from reconciler.actions.script import Step, Transfer, lock_name, q
 from reconciler.actions.site import seal_step, sites_php_step
 from reconciler.actions.web import health_step, vhost_steps
 from reconciler.drivers.backup import backup_paths, parse_backup_id
-from reconciler.drivers.drush import MAINT_ON_EXIT, parse_log
+from reconciler.drivers.drush_output import MAINT_ON_EXIT, parse_log
 from reconciler.drivers.restore import database_restore_script
 from reconciler.drivers.sitesphp import remove_entries_script
 from reconciler.errors import PermanentError

@@ -19,7 +19,7 @@ from reconciler.actions.script import (
     step_argv,
     stream_argv,
 )
-from reconciler.drivers.drush import redact
+from reconciler.drivers.drush_output import redact
 from reconciler.errors import ReconcilerError
 from reconciler.journal.model import cap_tail
 from reconciler.transport.base import CommandResult, Process, Transport

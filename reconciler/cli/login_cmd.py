@@ -29,7 +29,7 @@ from reconciler.cli.locating import (
 )
 from reconciler.cli.observing import load_and_observe
 from reconciler.cli.options import GlobalOptions, format_option, global_options, pass_globals
-from reconciler.drivers.drush import DrushOutputError, parse_login_url, redact
+from reconciler.drivers.drush_output import DrushOutputError, parse_login_url, redact
 from reconciler.errors import ReconcilerError
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.transport import CommandResult

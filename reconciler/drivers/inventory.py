@@ -4,7 +4,7 @@
 Pure: parsers and argument lists only; `reconciler.observe.stats` runs them.
 
 * A site's inventory is `pm:list --type=module,theme --status=enabled --format=json`
-  (`Drush.pm_list`), read by `drush.parse_pm_list`: an object keyed by machine name, or `[]`
+  (`Drush.pm_list`), read by `drush_output.parse_pm_list`: an object keyed by machine name, or `[]`
   when empty; profiles are not listed by that `--type`.
 * A platform's is `extensions.listing_argv`'s output read by `extensions.parse_listing`; only
   modules and themes are kept (not profiles or theme engines), as `pm:list` would list them.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from reconciler.drivers import drush, extensions
+from reconciler.drivers import drush_output, extensions
 
 __all__ = [
     "INVENTORY_TYPES",
@@ -45,9 +45,9 @@ class Module(NamedTuple):
 def enabled_modules(stdout: str, exit_code: int = 0) -> tuple[Module, ...]:
     """The enabled modules and themes from `pm:list --format=json`'s stdout, by name.
 
-    Raises `drush.DrushOutputError` on a non-zero exit or when stdout holds no JSON (a site
+    Raises `drush_output.DrushOutputError` on a non-zero exit or when stdout holds no JSON (a site
     that is not installed answers "not found", exit 1)."""
-    rows = drush.parse_pm_list(stdout, exit_code)
+    rows = drush_output.parse_pm_list(stdout, exit_code)
     return tuple(
         Module(name, row.type, row.version)
         for name, row in sorted(rows.items())

@@ -16,8 +16,8 @@ import pytest
 from rig.hosts import TestHost
 from rig.mariadb import FreshDatabase
 
-from reconciler.drivers.drush import (
-    Drush,
+from reconciler.drivers.drush import Drush
+from reconciler.drivers.drush_output import (
     parse_log,
     parse_login_url,
     parse_maint_status,

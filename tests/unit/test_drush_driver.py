@@ -11,10 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.drivers.drush import (
+from reconciler.drivers.drush import STATUS_FIELDS, Drush
+from reconciler.drivers.drush_output import (
     REDACTED,
-    STATUS_FIELDS,
-    Drush,
     DrushOutputError,
     Extension,
     LogLine,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.drivers.drush import DrushOutputError
+from reconciler.drivers.drush_output import DrushOutputError
 from reconciler.drivers.extensions import parse_listing as parse_codebase
 from reconciler.drivers.inventory import (
     Module,
