@@ -8,15 +8,15 @@ a private, temporary `GNUPGHOME` (mode 0700, `trust-model always`, no agent, no 
 only that git call sees, so the user's own `~/.gnupg` is never read or written.
 
 The answer is None when the commit is trusted, otherwise the reason in a user's words, naming the
-key's fingerprint or the file and what to do. `verify_source` is the same question for the commit a
-`SourceSpec` was read at (a local repository, or the cache clone of a URL).
+key's fingerprint or the file and what to do (those words for git's verdict are
+`signature_reasons`'). `verify_source` is the same question for the commit a `SourceSpec` was read
+at (a local repository, or the cache clone of a URL).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -26,24 +26,12 @@ import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from reconciler.errors import SourceError
+from reconciler.manifests.signature_reasons import KEYRING_FIX, SIGNERS_FIX, reason
 from reconciler.manifests.source import SourceSpec, default_cache_dir, is_url
 
 __all__ = ["source_repository_path", "verify_head", "verify_source"]
 
 _TIMEOUT = 60.0
-_ALLOWED_SIGNERS_LINE = 'principal namespaces="git" ssh-ed25519 AAAA...'
-_SIGNERS_FIX = (
-    f"list each trusted key as a line `{_ALLOWED_SIGNERS_LINE}` and pass that file "
-    "with --allowed-signers"
-)
-_KEYRING_FIX = (
-    "export the trusted public keys with `gpg --export --armor KEYID... > FILE` "
-    "and pass that file with --gpg-keyring"
-)
-# ssh-keygen's complaints about lines of the allowed signers file ("FILE:3: invalid key").
-_FILE_LINE_NOTE = re.compile(r"^(?P<file>.+):(?P<line>\d+): (?P<what>.+)$")
-# gpg's "using EDDSA key <fingerprint>" line: names the key even when it is not in the keyring.
-_GPG_USING_KEY = re.compile(r"using \S+ key ([0-9A-Fa-f]{16,40})")
 _GPG_CONF = "no-autostart\nno-auto-key-retrieve\ntrust-model always\n"
 
 
@@ -107,7 +95,7 @@ def verify_head(
         )
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    return _reason(
+    return reason(
         status,
         short=short,
         kind=kind,
@@ -198,9 +186,9 @@ def _check_allowed_signers(path: Path) -> str | None:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return f"the allowed signers file {path} does not exist: {_SIGNERS_FIX}"
+        return f"the allowed signers file {path} does not exist: {SIGNERS_FIX}"
     except IsADirectoryError:
-        return f"the allowed signers file {path} is a directory, not a file: {_SIGNERS_FIX}"
+        return f"the allowed signers file {path} is a directory, not a file: {SIGNERS_FIX}"
     except OSError as exc:
         return (
             f"cannot read the allowed signers file {path}: {exc.strerror}; "
@@ -210,7 +198,7 @@ def _check_allowed_signers(path: Path) -> str | None:
         line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
     ]
     if not entries:
-        return f"the allowed signers file {path} lists no keys: {_SIGNERS_FIX}"
+        return f"the allowed signers file {path} lists no keys: {SIGNERS_FIX}"
     return None
 
 
@@ -219,9 +207,9 @@ def _read_keyring(path: Path) -> tuple[bytes, str | None]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return b"", f"the GPG keyring {path} does not exist: {_KEYRING_FIX}"
+        return b"", f"the GPG keyring {path} does not exist: {KEYRING_FIX}"
     except IsADirectoryError:
-        return b"", f"the GPG keyring {path} is a directory, not a file: {_KEYRING_FIX}"
+        return b"", f"the GPG keyring {path} is a directory, not a file: {KEYRING_FIX}"
     except OSError as exc:
         return b"", (
             f"cannot read the GPG keyring {path}: {exc.strerror}; "
@@ -248,7 +236,7 @@ def _import_keyring(gpg: str, home: str, data: bytes, path: Path) -> str | None:
     if not imported:
         detail = _last_line(done.stderr.decode(errors="replace"))
         return (
-            f"the GPG keyring {path} holds no public key gpg can import ({detail}): {_KEYRING_FIX}"
+            f"the GPG keyring {path} holds no public key gpg can import ({detail}): {KEYRING_FIX}"
         )
     return None
 
@@ -297,120 +285,6 @@ def _git_verdict(
         return "E", "", "", "git printed no signature status"
     status, fingerprint, key_id, raw = parts
     return status.strip(), fingerprint.strip(), key_id.strip(), raw.strip()
-
-
-def _reason(
-    status: str,
-    *,
-    short: str,
-    kind: str,
-    fingerprint: str,
-    key_id: str,
-    raw: str,
-    allowed_signers: Path | None,
-    gpg_keyring: Path | None,
-) -> str | None:
-    """None for a trusted signature, else the reason for git's `%G?` status."""
-    if status == "G":
-        return None
-    if status == "N" or not kind:
-        trusted = " or ".join(
-            what
-            for what in (
-                f"an SSH key listed in {allowed_signers}" if allowed_signers else "",
-                f"a GPG key in {gpg_keyring}" if gpg_keyring else "",
-            )
-            if what
-        )
-        return f"commit {short} is not signed: sign it (git commit -S) with {trusted}"
-    key = fingerprint or _gpg_key_named(raw) or key_id or "unknown"
-    if kind == "ssh":
-        return _ssh_reason(status, short, key, raw, allowed_signers)
-    return _gpg_reason(status, short, key, raw, gpg_keyring)
-
-
-def _ssh_reason(status: str, short: str, key: str, raw: str, allowed_signers: Path | None) -> str:
-    """Why an SSH signature is not trusted."""
-    if allowed_signers is None:
-        return (
-            f"commit {short} is signed with SSH key {key}, but no --allowed-signers file "
-            f"was given: {_SIGNERS_FIX}"
-        )
-    notes = _file_notes(raw)
-    if status == "U":
-        reason = (
-            f"commit {short} is signed with SSH key {key}, which is not in the allowed "
-            f"signers file {allowed_signers}: if the key is trusted, add a line "
-            f'`<principal> namespaces="git" <its public key>` for it'
-        )
-        if notes:
-            reason += f" (ssh-keygen could not use some lines of the file: {'; '.join(notes)})"
-        return reason
-    if status == "B":
-        if any("not permitted for use in signature namespace" in note for note in notes):
-            return (
-                f"commit {short} is signed with a key whose line in {allowed_signers} does not "
-                f'allow the "git" namespace ({"; ".join(notes)}): add namespaces="git" to it'
-            )
-        return (
-            f"commit {short} has a bad SSH signature ({_detail(raw)}): the commit was changed "
-            "after it was signed, or the signature is forged; do not apply it"
-        )
-    return _other_status(status, short, "SSH", key, raw)
-
-
-def _gpg_reason(status: str, short: str, key: str, raw: str, gpg_keyring: Path | None) -> str:
-    """Why a GPG signature is not trusted."""
-    if gpg_keyring is None:
-        return (
-            f"commit {short} is signed with GPG key {key}, but no --gpg-keyring was given: "
-            f"{_KEYRING_FIX}"
-        )
-    if status == "E" and "No public key" in raw:
-        return (
-            f"commit {short} is signed with GPG key {key}, which is not in the GPG keyring "
-            f"{gpg_keyring}: if the key is trusted, {_KEYRING_FIX}"
-        )
-    if status == "B":
-        return (
-            f"commit {short} has a bad GPG signature by key {key}: the commit was changed after "
-            "it was signed, or the signature is forged; do not apply it"
-        )
-    return _other_status(status, short, "GPG", key, raw)
-
-
-def _other_status(status: str, short: str, kind: str, key: str, raw: str) -> str:
-    """Why a signature is not trusted, for the rarer `%G?` statuses (expired, revoked...)."""
-    if status == "X":
-        return f"the {kind} signature of commit {short} by key {key} has expired"
-    if status == "Y":
-        return f"commit {short} is signed with {kind} key {key}, which has expired"
-    if status == "R":
-        return f"commit {short} is signed with {kind} key {key}, which has been revoked"
-    if status == "U":
-        return f"commit {short} is signed with {kind} key {key}, which is not trusted"
-    return f"the {kind} signature of commit {short} could not be checked: {_detail(raw)}"
-
-
-def _file_notes(raw: str) -> list[str]:
-    """ssh-keygen's complaints about lines of the allowed signers file, as printed."""
-    return [line.strip() for line in raw.splitlines() if _FILE_LINE_NOTE.match(line.strip())]
-
-
-def _gpg_key_named(raw: str) -> str:
-    """The fingerprint gpg says it looked for ("using EDDSA key ..."), or ""."""
-    match = _GPG_USING_KEY.search(raw)
-    return match.group(1).upper() if match else ""
-
-
-def _detail(raw: str) -> str:
-    """The verifier's own words, minus git's generic "Could not verify signature."."""
-    lines = [
-        line.strip()
-        for line in raw.splitlines()
-        if line.strip() and line.strip() != "Could not verify signature."
-    ]
-    return "; ".join(lines) if lines else "no detail"
 
 
 def _last_line(text: str) -> str:
