@@ -21,7 +21,7 @@ from typing import Literal
 from reconciler.actions.context import SiteContext
 from reconciler.actions.script import DONE, Script, Step, lock_name, q
 from reconciler.drivers import nginx, vhost_aside
-from reconciler.drivers.drush import parse_status
+from reconciler.drivers.drush_output import parse_status
 from reconciler.errors import PermanentError, ReconcilerError
 from reconciler.manifests.models import HttpService
 from reconciler.transport.base import CommandResult

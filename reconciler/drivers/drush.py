@@ -39,14 +39,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Re-exported for `reconciler.actions.web`, which reads the status parser from here.
-from reconciler.drivers.drush_output import parse_status
-
 __all__ = [
     "DEFAULT_DRUSH",
     "STATUS_FIELDS",
     "Drush",
-    "parse_status",
 ]
 
 DEFAULT_DRUSH = "vendor/bin/drush"
