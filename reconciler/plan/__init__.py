@@ -5,6 +5,7 @@ Pure, no I/O. `make_plan` builds it; `render_text`, `render_markdown` and `plan_
 
 from __future__ import annotations
 
+from reconciler.plan.drift import WANTED_MODES
 from reconciler.plan.model import (
     ACTION_KINDS,
     Action,
@@ -15,7 +16,8 @@ from reconciler.plan.model import (
     Summary,
     Unmanaged,
 )
-from reconciler.plan.planner import WANTED_MODES, core_older, make_plan, order_actions
+from reconciler.plan.order import core_older, order_actions
+from reconciler.plan.planner import make_plan
 from reconciler.plan.render import closing_line, plan_json, render_markdown, render_text
 
 __all__ = [
