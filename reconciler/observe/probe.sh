@@ -159,7 +159,9 @@ probe() {
 
     # --- vhosts
     if [ -d "$vhosts" ]; then
-        find "$vhosts" -mindepth 1 -maxdepth 1 -type f -printf 'W\0%p\0%s\0%m\0' 2>/dev/null
+        # -L: a link (Debian's sites-enabled -> sites-available) is the vhost nginx loads; its
+        # size, mode and text are its target's; a dangling link is none
+        find -L "$vhosts" -mindepth 1 -maxdepth 1 -type f -printf 'W\0%p\0%s\0%m\0' 2>/dev/null
     fi
 
     # --- the text of every settings.php and vhost file, as one tar stream
@@ -169,9 +171,9 @@ probe() {
             find "$@" -mindepth 2 -maxdepth 2 -name settings.php -type f -size -2048k -print0 2>/dev/null
         fi
         if [ -d "$vhosts" ]; then
-            find "$vhosts" -mindepth 1 -maxdepth 1 -type f -size -256k -print0 2>/dev/null
+            find -L "$vhosts" -mindepth 1 -maxdepth 1 -type f -size -256k -print0 2>/dev/null
         fi
-    } | tar -c -f - -P --no-recursion --ignore-failed-read --null -T - 2>/dev/null
+    } | tar -c -f - -P -h --no-recursion --ignore-failed-read --null -T - 2>/dev/null
 }
 
 # The records and the tar stream compress ~15x (tar headers, similar settings files): gzip -1

@@ -218,3 +218,28 @@ def test_damaged_output_is_an_error_not_an_exception(output: bytes) -> None:
     request = ProbeRequest(platforms_root="/p", backups_root="/b", token="tok")
     observed = parse_probe("web1", request, output)
     assert observed.error is not None or observed.problems
+
+
+def test_symlinked_vhosts_are_read_through_their_links(tmp_path: Path) -> None:
+    """Debian's layout: `sites-enabled/NAME` links to `sites-available/NAME`. The link is the
+    vhost (its path is what nginx loads, and what a set-aside renames); its text and size are
+    the target's. A dangling link is no vhost."""
+    available, enabled = tmp_path / "sites-available", tmp_path / "vhosts"
+    _write(
+        available / "legacy", "server {\n  server_name a.example b.example;\n  root /srv/a;\n}\n"
+    )
+    enabled.mkdir()
+    (enabled / "legacy").symlink_to(available / "legacy")
+    (enabled / "gone").symlink_to(available / "gone")
+    request = ProbeRequest(
+        platforms_root=str(tmp_path / "platforms"),
+        backups_root=str(tmp_path / "backups"),
+        vhost_dir=str(enabled),
+        declared={},
+    )
+    observed = parse_probe("web1", request, _run(request, tmp_path))
+    (vhost,) = observed.vhosts
+    assert vhost.path == str(enabled / "legacy")
+    assert vhost.server_names == ("a.example", "b.example")
+    assert vhost.root == "/srv/a"
+    assert vhost.size == (available / "legacy").stat().st_size
