@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import structlog
@@ -30,18 +29,19 @@ import structlog
 from reconciler.apply.executor import ActionResult
 from reconciler.apply.health import Health, check_health
 from reconciler.controller.batch import Batch, ControllerApplier, outcome_of
+from reconciler.controller.bookkeeping import Bookkeeping
 from reconciler.controller.policy import Selection, action_key, objects_on, select
 from reconciler.controller.shutdown import StopGate
-from reconciler.controller.workqueue import Backoff, Outcome, Retry, WorkQueue, object_key
+from reconciler.controller.workqueue import Backoff, WorkQueue
 from reconciler.errors import ReconcilerError
-from reconciler.journal.model import Store, parse_time
+from reconciler.journal.model import Store
 from reconciler.manifests.loader import load_manifests
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.manifests.source import SourceSpec
 from reconciler.observe.gather import observe_all
 from reconciler.observe.models import ObservedServer
 from reconciler.observe.stats import Stats, StatsKeeper
-from reconciler.plan import Plan, PlanRefused, make_plan, plan_json
+from reconciler.plan import Plan, PlanRefused, make_plan
 from reconciler.plan.model import Action
 from reconciler.transport import Transports
 from reconciler.transport.base import Transport
@@ -129,8 +129,9 @@ def only_sites(observed: list[ObservedServer], names: set[str]) -> list[Observed
     ]
 
 
-class Engine:
-    """State and one reconciliation pass; `reconciler.controller.loop` drives it."""
+class Engine(Bookkeeping):
+    """State and one reconciliation pass; `reconciler.controller.loop` drives it. What it keeps
+    in the work queue and the journal is `reconciler.controller.bookkeeping`'s."""
 
     def __init__(
         self,
@@ -273,61 +274,6 @@ class Engine:
             self.batches.add(gathering)
             gathering.add_done_callback(self.batches.discard)
 
-    def _record_plan(self, plan: Plan) -> None:
-        """Record the plan with its commit when it differs from the last one recorded (an
-        applied plan is recorded by its run too)."""
-        text = json.dumps(plan_json(plan))
-        if text == self._recorded_plan or not plan.actions:
-            self._recorded_plan = text
-            return
-        self._recorded_plan = text
-        run = self.store.begin_run(plan.revision, text, "plan")
-        self.store.end_run(run, "succeeded")
-
-    def _restore(self, key: str) -> None:
-        """Take the journal's retry state of `key` the first time it is seen (a restart)."""
-        if key in self._restored:
-            return
-        self._restored.add(key)
-        found = self.store.retry_state(key)
-        if found is not None and self.queue.retry(key) is None:
-            self.queue.restore(key, Retry(found.attempts, parse_time(found.next_at).timestamp()))
-
-    def _failed_before(self, action: Action) -> bool:
-        """Whether the journal says the action failed at this revision, for objects this
-        process has not judged itself (before a restart; retried transient failures excluded)."""
-        key = action_key(action)
-        if key in self._judged or self.queue.retry(key) is not None:
-            return False
-        revision = self.plan.revision if self.plan is not None else ""
-        return self.store.failed_for_revision(action.id, revision)
-
-    def _count_unreachable(self, keys: set[str], revision: str) -> None:
-        for key in sorted(keys):
-            self._restore(key)
-            self.queue.add(key)
-            if self.queue.in_backoff(key) or self.queue.is_processing(key):
-                continue
-            self._save(key, self.queue.record(key, "transient", revision))
-
-    def _count_converged(self, manifests: ManifestSet, busy: set[str], revision: str) -> None:
-        declared = [object_key("Platform", n) for n in manifests.platforms]
-        declared += [object_key("Site", n) for n in manifests.sites]
-        for key in declared:
-            if key in busy or self.queue.is_processing(key):
-                continue
-            self.converged[key] = revision
-            self.queue.forget(key)
-            self._restore(key)
-            if self.queue.retry(key) is not None:
-                self._save(key, self.queue.record(key, "ok", revision))
-
-    def _save(self, key: str, retry: Retry | None) -> None:
-        if retry is None:
-            self.store.clear_retry(key)
-        else:
-            self.store.record_retry(key, retry.attempts, datetime.fromtimestamp(retry.next_at, UTC))
-
     # ------------------------------------------------------------------ batches
 
     def applier(
@@ -401,16 +347,6 @@ class Engine:
                 for key in batch.unfinished():
                     self._finished(key, "skipped", plan.revision)
                 self.wake("applied")
-
-    def _finished(self, key: str, outcome: Outcome, revision: str) -> None:
-        kind, _, name = key.partition("/")
-        if kind == "Site":
-            self._touched.add(name)
-        had_retry = self.queue.retry(key) is not None
-        self._judged.add(key)
-        retry = self.queue.done(key, outcome, revision)
-        if outcome == "transient" or (had_retry and outcome in ("ok", "permanent")):
-            self._save(key, retry)
 
     # ------------------------------------------------------------------ status
 
