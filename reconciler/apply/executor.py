@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from reconciler.apply.contexts import backup_id_of
 from reconciler.apply.runner import ActionOutcome, AnyStep, StepHooks, StepOutcome, run_steps
-from reconciler.apply.steps_for import backup_id_of, work_for
+from reconciler.apply.steps_for import work_for
 from reconciler.errors import ReconcilerError
 from reconciler.journal.model import StepStatus, Store
 from reconciler.manifests.manifestset import ManifestSet

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.actions.web import health_step
+from reconciler.apply.contexts import all_facts, seen_site_context
 from reconciler.apply.runner import run_step
-from reconciler.apply.steps_for import all_facts, seen_site_context
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.observe.models import ObservedServer
 from reconciler.transport.base import Transport

@@ -19,7 +19,7 @@ from reconciler.actions.context import (
     ServerFacts,
     SiteContext,
 )
-from reconciler.apply.steps_for import all_facts, seen_site_context
+from reconciler.apply.contexts import all_facts, seen_site_context
 from reconciler.cli.options import GlobalOptions
 from reconciler.drivers.backup import BackupEntry, list_script, parse_listing
 from reconciler.errors import ReconcilerError

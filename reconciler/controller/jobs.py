@@ -19,8 +19,8 @@ from reconciler.actions.backup import backup_steps
 from reconciler.actions.context import SiteContext, observed_site_context
 from reconciler.actions.restore import prune_step
 from reconciler.actions.script import Step, lock_name, q
+from reconciler.apply.contexts import all_facts
 from reconciler.apply.runner import ActionOutcome, run_steps
-from reconciler.apply.steps_for import all_facts
 from reconciler.drivers.backup import new_backup_id, parse_backup_id
 from reconciler.journal.model import Store
 from reconciler.manifests.manifestset import ManifestSet

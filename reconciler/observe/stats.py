@@ -25,7 +25,7 @@ from typing import TypeVar
 import structlog
 
 from reconciler.actions.context import SiteContext
-from reconciler.apply.steps_for import all_facts, seen_site_context
+from reconciler.apply.contexts import all_facts, seen_site_context
 from reconciler.drivers import extensions, inventory
 from reconciler.errors import ReconcilerError
 from reconciler.manifests.manifestset import ManifestSet

@@ -15,7 +15,8 @@ from reconciler.actions.context import ServerFacts, SiteContext, platform_contex
 from reconciler.actions.script import Step, Transfer, render_step, stream_argv
 from reconciler.actions.upgrade import finish_upgrade_steps, upgrade_steps
 from reconciler.actions.upgrade_move import NO_RETURN
-from reconciler.apply.steps_for import all_facts, work_for
+from reconciler.apply.contexts import all_facts
+from reconciler.apply.steps_for import work_for
 from reconciler.errors import PermanentError
 from reconciler.manifests.manifestset import ManifestSet
 from reconciler.manifests.names import database_name
