@@ -171,11 +171,12 @@ def remove_vhost_steps(ctx: SiteContext) -> list[Step]:
 
 _HTTP_PROBE = (
     # GET argv[1] with Host argv[2] until it answers one of the codes in argv[3] three times in
-    # a row, or 15 s pass: a reload takes effect when the web server's new workers start, a
-    # moment after the reload command returns, and old workers may still answer meanwhile.
+    # a row, or argv[4] seconds pass (after an action, 15: a reload takes effect when the web
+    # server's new workers start, a moment after the reload command returns, and old workers
+    # may still answer meanwhile); with 0, one request is the answer (`status`).
     '$c = stream_context_create(["http" => ["header" => "Host: " . $argv[2], '
     '"ignore_errors" => true, "follow_location" => 0, "timeout" => 10]]); '
-    '$want = explode(",", $argv[3]); $end = microtime(true) + 15; $ok = 0; '
+    '$want = explode(",", $argv[3]); $end = microtime(true) + (float) $argv[4]; $ok = 0; '
     "do { $http_response_header = []; @file_get_contents($argv[1], false, $c); "
     "$h = $http_response_header; "
     '$code = isset($h[0]) ? (explode(" ", $h[0])[1] ?? "0") : "0"; '
@@ -200,10 +201,18 @@ def _url(ctx: SiteContext) -> str | None:
     return f"http://{host}:{http.port}/"
 
 
-def health_step(ctx: SiteContext, *, disabled: bool = False) -> Step:
+SETTLE_SECONDS = 15.0
+"""How long the health check after an action waits for the web server to answer as wanted
+(three answers in a row)."""
+
+
+def health_step(
+    ctx: SiteContext, *, disabled: bool = False, settle: float = SETTLE_SECONDS
+) -> Step:
     """CONTRACT.md's health: `/` with the site's Host header, made on the web server, answers
     200 (or a redirect's 301), and drush says `bootstrap: Successful`. A disabled site must
-    answer 503 instead (its drush status is not asked)."""
+    answer 503 instead (its drush status is not asked). `settle`: how long to wait for three
+    wanted answers in a row (after an action); 0 takes the first answer (a status report)."""
     http = ctx.web.http
     script = Script()
     url = _url(ctx)
@@ -211,9 +220,9 @@ def health_step(ctx: SiteContext, *, disabled: bool = False) -> Step:
     if http is not None and http.type == "builtin" and ctx.web.vhost_dir:
         port_file = f"{ctx.web.vhost_dir}/{ctx.name}.port"
         script.raw(f'port=$(cat {q(port_file)}); url="http://127.0.0.1:$port/"')
-        script.raw(f'php -r {q(_HTTP_PROBE)} "$url" {q(ctx.name)} {q(wanted)}')
+        script.raw(f'php -r {q(_HTTP_PROBE)} "$url" {q(ctx.name, wanted, f"{settle:g}")}')
     elif url is not None:
-        script.raw(f"php -r {q(_HTTP_PROBE)} {q(url)} {q(ctx.name)} {q(wanted)}")
+        script.raw(f"php -r {q(_HTTP_PROBE)} {q(url, ctx.name, wanted, f'{settle:g}')}")
     if not disabled:
         status = ctx.drush.status(["bootstrap"])
         script.raw(f"echo {_DRUSH_MARK}")

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.actions.web import health_step
+from reconciler.actions.web import SETTLE_SECONDS, health_step
 from reconciler.apply.contexts import all_facts, seen_site_context
 from reconciler.apply.runner import run_step
 from reconciler.manifests.manifestset import ManifestSet
@@ -32,8 +32,12 @@ async def check_health(
     manifests: ManifestSet,
     observed: Sequence[ObservedServer],
     transports: Mapping[str, Transport],
+    *,
+    settle: float = SETTLE_SECONDS,
 ) -> dict[str, Health]:
-    """The health of each declared site found on a reachable server, by site name."""
+    """The health of each declared site found on a reachable server, by site name. `settle`:
+    how long a check waits for the wanted answers (`health_step`); 0 for a report of how
+    things are now (`reconciler status`), which then never waits on a failing site."""
     facts = all_facts(manifests, list(observed))
     limits = {
         name: asyncio.Semaphore(server.spec.concurrency)
@@ -47,7 +51,7 @@ async def check_health(
         codebase, seen = found
         ctx = seen_site_context(manifests, facts, server.name, codebase, name, seen)
         site = manifests.sites[name]
-        step = health_step(ctx, disabled=site.spec.state == "disabled")
+        step = health_step(ctx, disabled=site.spec.state == "disabled", settle=settle)
         transport = transports.get(server.name)
         if transport is None:
             return Health("Degraded", f"no transport to {server.name}")

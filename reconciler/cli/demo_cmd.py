@@ -100,7 +100,7 @@ def demo(opts: GlobalOptions, listen: str, no_controller: bool) -> int:
     )
     store = open_store(opts.state)
     try:
-        view = asyncio.run(gather_status(opts, manifests, store))
+        view = asyncio.run(gather_status(opts, manifests, store, modules=False))
     finally:
         store.close()
     click.echo("")

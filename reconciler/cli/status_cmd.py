@@ -163,17 +163,19 @@ def _table(view: StatusView) -> list[str]:
 
 
 async def gather_status(
-    opts: GlobalOptions, manifests: ManifestSet, store: Store | None
+    opts: GlobalOptions, manifests: ManifestSet, store: Store | None, *, modules: bool = True
 ) -> StatusView:
-    """Observe, check health, plan, and read the journal's last actions."""
+    """Observe, check health, plan, and read the journal's last actions; with `modules`, also
+    the statistics that cost commands (each site's `pm:list`, each platform's inventory: only
+    the JSON document shows them; the database sizes come with the observation)."""
     async with Transports(
         dict(manifests.servers), ssh_key=opts.ssh_key, known_hosts=opts.known_hosts
     ) as pool:
         transports = {name: pool[name] for name in pool}
         observed = await observe_all(manifests, transports)
         health, stats = await asyncio.gather(
-            check_health(manifests, observed, transports),
-            gather_stats(manifests, observed, transports),
+            check_health(manifests, observed, transports, settle=0),
+            gather_stats(manifests, observed, transports) if modules else _no_stats(),
         )
     report = compute_status(manifests, observed)
     try:
@@ -185,6 +187,10 @@ async def gather_status(
     if store is not None:
         read_journal(view, store)
     return view
+
+
+async def _no_stats() -> Stats:
+    return Stats()
 
 
 def add_stats(
@@ -235,7 +241,8 @@ def status(opts: GlobalOptions, output_format: str) -> int:
     manifests = load_manifests(opts.source()).require()
     store = open_store(opts.state)
     try:
-        view = asyncio.run(gather_status(opts, manifests, store))
+        modules = output_format == "json"
+        view = asyncio.run(gather_status(opts, manifests, store, modules=modules))
     finally:
         store.close()
     show_status(view, output_format)
