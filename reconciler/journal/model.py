@@ -26,6 +26,7 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "RunSummary",
+    "Stamping",
     "StepRecord",
     "StepStatus",
     "Store",
@@ -66,6 +67,24 @@ def cap_tail(text: str, limit: int = OUTPUT_CAP_BYTES) -> str:
     if len(data) <= limit:
         return text
     return data[-limit:].decode("utf-8", errors="ignore")
+
+
+class Stamping:
+    """What both stores do to what they write: the time now (`format_time` of their clock) and
+    a text redacted and capped (`cap_tail`). The store sets `_clock` and `_redact`."""
+
+    _clock: Callable[[], datetime]
+    _redact: Redactor | None
+
+    def _now(self) -> str:
+        return format_time(self._clock())
+
+    def _clean(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        if self._redact is not None:
+            text = self._redact(text)
+        return cap_tail(text)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from psycopg import Connection, sql
 from psycopg.rows import TupleRow
 
 from reconciler.errors import ReconcilerError, TransientError
-from reconciler.journal.model import Redactor, cap_tail, format_time
+from reconciler.journal.model import Redactor, Stamping
 from reconciler.journal.pgconn import PostgresTarget, connect, one_line, parse_postgres_url
 from reconciler.journal.schema import migrate_postgres
 
@@ -30,7 +30,7 @@ __all__ = ["PostgresSession"]
 _T = TypeVar("_T")
 
 
-class PostgresSession:
+class PostgresSession(Stamping):
     """A connection to the journal in the schema of the PostgreSQL database `url` names."""
 
     def __init__(
@@ -63,16 +63,6 @@ class PostgresSession:
             raise
 
     # -- plumbing ---------------------------------------------------------------------------
-
-    def _now(self) -> str:
-        return format_time(self._clock())
-
-    def _clean(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        if self._redact is not None:
-            text = self._redact(text)
-        return cap_tail(text)
 
     def _q(self, template: LiteralString) -> sql.Composed:
         """`template` with `{s}` as this store's (quoted) schema."""

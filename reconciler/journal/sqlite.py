@@ -30,9 +30,9 @@ from reconciler.journal.model import (
     RunRecord,
     RunStatus,
     RunSummary,
+    Stamping,
     StepRecord,
     StepStatus,
-    cap_tail,
     format_time,
 )
 from reconciler.journal.recent import RECENT_RUNS_SQLITE, check_limit, run_summaries
@@ -64,7 +64,7 @@ def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
         raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
 
 
-class SQLiteStore:
+class SQLiteStore(Stamping):
     """The journal in the SQLite file at `path` (created if missing; see `open_store`)."""
 
     def __init__(
@@ -113,16 +113,6 @@ class SQLiteStore:
             raise
 
     # -- plumbing ---------------------------------------------------------------------------
-
-    def _now(self) -> str:
-        return format_time(self._clock())
-
-    def _clean(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        if self._redact is not None:
-            text = self._redact(text)
-        return cap_tail(text)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

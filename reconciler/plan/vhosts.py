@@ -211,8 +211,7 @@ def vhost_drift(
     codebase = manifests.platform_path(platform)
     docroot = platform.spec.docroot
     want_root = codebase if docroot == "." else f"{codebase}/{docroot}"
-    if home and want_root.startswith("~/"):
-        want_root = posixpath.join(home, want_root[2:])
+    want_root = _resolved(want_root, home)
     if vhost.root != want_root:
         reasons.append(f"vhost {vhost.path} root is {vhost.root}, want {want_root}")
     return VhostDrift(tuple(reasons), True, tuple(foreign))
