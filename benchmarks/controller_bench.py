@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import pwd
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -75,17 +73,10 @@ def _extra_host(spec: layout.HostSpec, tag: str) -> Iterator[TestHost]:
     web.start_web(spec)
     hosts.wait_sshd(spec)
     web.wait_web(spec)
-    host = hosts.make_host(spec).scoped(tag)
-    owner = pwd.getpwnam(host.user)
-    for d in (host.platforms, host.backups, host.vhost_dir):
-        d.mkdir(mode=0o755)
-        os.chown(d, owner.pw_uid, d.parent.stat().st_gid)
-        d.chmod(d.parent.stat().st_mode & 0o7777)
     try:
-        yield host
+        with fixtures.scoped_dirs(hosts.make_host(spec).scoped(tag)) as host:
+            yield host
     finally:
-        for d in (host.platforms, host.backups, host.vhost_dir):
-            shutil.rmtree(d, ignore_errors=True)
         if started:
             web.stop_web(spec)
             hosts.stop_sshd(spec)

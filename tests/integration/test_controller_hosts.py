@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rig import hosts, layout, procs, web
+from rig import fixtures, hosts, layout, procs, web
 from rig.hosts import TestHost
 from rig.manifests import platform_yaml, server_yaml, site_yaml
 from rig.mariadb import MariaDBAdmin
@@ -61,17 +59,10 @@ def _extra_host(tag: str, repo: Path) -> Iterator[TestHost]:
         raise AssertionError(
             f"port {EXTRA.ssh_port} of {EXTRA.name} still answers after its sshd stopped"
         )
-    host = hosts.make_host(EXTRA).scoped(tag)
-    pw = pwd.getpwnam(host.user)
-    for d in (host.platforms, host.backups, host.vhost_dir):
-        d.mkdir(mode=0o755)
-        os.chown(d, pw.pw_uid, d.parent.stat().st_gid)
-        d.chmod(d.parent.stat().st_mode & 0o7777)
     try:
-        yield host
+        with fixtures.scoped_dirs(hosts.make_host(EXTRA).scoped(tag)) as host:
+            yield host
     finally:
-        for d in (host.platforms, host.backups, host.vhost_dir):
-            shutil.rmtree(d, ignore_errors=True)
         _git_config("--fixed-value", "--unset-all", "safe.directory", str(repo))
         if had_sshd:
             hosts.start_sshd(EXTRA)

@@ -93,25 +93,32 @@ def _tag(nodeid: str) -> str:
 
 
 @contextlib.contextmanager
+def scoped_dirs(host: TestHost) -> Iterator[TestHost]:
+    """Make the `platforms/`, `backups/` and `vhosts/` directories of a scoped *host* (owned by
+    its login user, group and mode as their parents); remove them on exit, nginx reloaded if a
+    vhost was written."""
+    pw = pwd.getpwnam(host.user)
+    made = (host.platforms, host.backups, host.vhost_dir)
+    for d in made:
+        d.mkdir(mode=0o755)
+        os.chown(d, pw.pw_uid, d.parent.stat().st_gid)
+        d.chmod(d.parent.stat().st_mode & 0o7777)
+    try:
+        yield host
+    finally:
+        had_vhosts = host.vhost_dir.exists() and any(host.vhost_dir.iterdir())
+        for d in made:
+            shutil.rmtree(d, ignore_errors=True)
+        if had_vhosts:
+            web.reload_nginx(layout.spec_for(host.name))
+
+
+@contextlib.contextmanager
 def workspace(rig_hosts: list[TestHost], tag: str) -> Iterator[list[TestHost]]:
     """Each host scoped to its own `platforms/`, `backups/`, `vhosts/` subdirectory `tag`,
     removed on exit (nginx reloaded if a vhost was written)."""
-    scoped = [h.scoped(tag) for h in rig_hosts]
-    for h in scoped:
-        pw = pwd.getpwnam(h.user)
-        for d in (h.platforms, h.backups, h.vhost_dir):
-            d.mkdir(mode=0o755)
-            os.chown(d, pw.pw_uid, d.parent.stat().st_gid)
-            d.chmod(d.parent.stat().st_mode & 0o7777)
-    try:
-        yield scoped
-    finally:
-        for h in scoped:
-            had_vhosts = any(h.vhost_dir.iterdir())
-            for d in (h.platforms, h.backups, h.vhost_dir):
-                shutil.rmtree(d, ignore_errors=True)
-            if had_vhosts:
-                web.reload_nginx(layout.spec_for(h.name))
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(scoped_dirs(h.scoped(tag))) for h in rig_hosts]
 
 
 @pytest.fixture
